@@ -1,0 +1,164 @@
+"""The chat sender: claims due delivery rows, posts them, and reschedules what must wait.
+
+A delivery is leased (state ``sending`` with a deadline) before the HTTP call, outside any
+transaction; a process that dies mid-call leaves a lease that expires and the row is sent
+again. Chat platforms have no idempotency keys, so that rare case is a duplicate message,
+never a lost one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from services.notifier.messages import message_from_json
+from services.notifier.platforms import (
+    ChatDestination,
+    DeliveryResult,
+    build_request,
+    interpret_response,
+    interpret_transport_error,
+)
+from shared.adapters.sql_store import SqlStore, as_utc
+from shared.metrics import Metrics
+from shared.policy import Policy
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF_S = 300.0
+BATCH = 20
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential with jitter (so a platform that recovers is not hit by a thundering herd)."""
+    return min(MAX_BACKOFF_S, 2.0 ** attempt) * random.uniform(0.8, 1.2)
+
+
+def resolve_secret(secret: str | None) -> str | None:
+    if secret and secret.startswith("env:"):
+        return os.environ.get(secret[4:])
+    return secret
+
+
+def chat_of(policy: Policy | None, recipient: str) -> Any:
+    """The chat settings of a rep or a manager, or None."""
+    if policy is None:
+        return None
+    for person in (*policy.reps, *policy.managers):
+        if person.id == recipient:
+            return person.chat
+    return None
+
+
+def destination(policy: Policy | None, recipient: str) -> ChatDestination | None:
+    chat = chat_of(policy, recipient)
+    if chat is None:
+        return None
+    return ChatDestination(platform=chat.platform, webhook=chat.webhook, secret=resolve_secret(chat.secret))
+
+
+class ChatSender:
+    def __init__(self, store: SqlStore, metrics: Metrics, clock: Callable[[], datetime], *,
+                 timeout_s: float = 10.0, max_attempts: int = 8, concurrency: int = 8) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.wakeup = asyncio.Event()
+        self.http = httpx.AsyncClient(timeout=timeout_s)
+        self.limit = asyncio.Semaphore(concurrency)
+        # A webhook that said "slow down" gets nothing until then, whichever row is next.
+        self.not_before: dict[str, datetime] = {}
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    sent = await self.send_due()
+                except Exception as exc:
+                    log.warning("chat sender pass failed", extra={"error": type(exc).__name__})
+                    sent = 0
+                if sent == 0:
+                    self.wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
+                    except TimeoutError:
+                        pass
+        finally:
+            await self.http.aclose()
+
+    async def send_due(self) -> int:
+        now = self.clock()
+        async with self.store.transaction() as uow:
+            rows = await uow.due_deliveries(now, BATCH)
+            for row in rows:
+                await uow.update_delivery(row.id, state="sending", next_attempt_at=now + LEASE)
+            current = await uow.current_policy() if rows else None
+        policy = current[1] if current else None
+        await asyncio.gather(*(self._deliver(row, policy) for row in rows))
+        return len(rows)
+
+    async def _deliver(self, row: Any, policy: Policy | None) -> None:
+        async with self.limit:
+            dest = destination(policy, row.recipient)
+            if dest is None:
+                await self._finish(row, DeliveryResult(False, None, True, f"no chat destination for {row.recipient}"))
+                return
+            waiting_until = self.not_before.get(dest.webhook)
+            now = self.clock()
+            if waiting_until and waiting_until > now:
+                await self._reschedule(row, waiting_until, "waiting for the platform's rate limit", count=False)
+                return
+            request = build_request(message_from_json(row.message), dest, now)
+            try:
+                response = await self.http.post(request.url, content=request.body, headers=request.headers)
+                result = interpret_response(dest.platform, response.status_code, response.headers, response.content)
+            except httpx.HTTPError as exc:
+                result = interpret_transport_error(dest.platform, exc)
+            if result.retry_after is not None and not result.ok:
+                self.not_before[dest.webhook] = self.clock() + timedelta(seconds=result.retry_after)
+            await self._finish(row, result, dest.platform)
+
+    async def _finish(self, row: Any, result: DeliveryResult, platform: str = "none") -> None:
+        now = self.clock()
+        attempts = row.attempts + 1
+        if result.ok:
+            async with self.store.transaction() as uow:
+                await uow.update_delivery(row.id, state="sent", attempts=attempts, sent_at=now, last_error=None)
+                await uow.add_history(row.lead_id, "notified", {"recipient": row.recipient, "platform": platform,
+                                                                "kind": row.kind, "attempts": attempts})
+            self.metrics.notifications_sent.labels(platform, row.kind).inc()
+            received_at = as_utc(row.received_at)
+            if received_at is not None:
+                self.metrics.intake_to_notified.observe(max(0.0, (now - received_at).total_seconds()))
+            return
+        outcome = "permanent" if result.permanent else "retry"
+        self.metrics.notification_failures.labels(platform, outcome).inc()
+        log.warning("chat delivery failed", extra={"lead_id": row.lead_id, "recipient": row.recipient,
+                                                   "platform": platform, "detail": result.detail,
+                                                   "attempt": attempts})
+        if result.permanent or attempts >= self.max_attempts:
+            async with self.store.transaction() as uow:
+                await uow.update_delivery(row.id, state="failed", attempts=attempts, last_error=result.detail)
+                await uow.add_history(row.lead_id, "notification_failed", {
+                    "recipient": row.recipient, "platform": platform, "error": result.detail, "attempts": attempts})
+            return
+        wait = max(result.retry_after or 0.0, backoff_seconds(attempts))
+        await self._reschedule(row, now + timedelta(seconds=wait), result.detail, attempts=attempts)
+
+    async def _reschedule(self, row: Any, at: datetime, detail: str, *, count: bool = True,
+                          attempts: int | None = None) -> None:
+        async with self.store.transaction() as uow:
+            await uow.update_delivery(row.id, state="pending", next_attempt_at=at, last_error=detail,
+                                      attempts=attempts if attempts is not None else row.attempts)

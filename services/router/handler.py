@@ -1,0 +1,108 @@
+"""The router consumer: decide who gets a qualified lead, under the roster lock, and say why."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.router.routing import RepLoad, RosterState, RoutingDecision, RoutingLead, decide_route
+from shared.adapters.sql_store import UnitOfWork, as_utc
+from shared.events import Envelope, LeadAssigned, LeadQualified
+from shared.facts import lead_facts
+from shared.metrics import Metrics
+from shared.policy import Policy
+
+log = logging.getLogger(__name__)
+
+
+def policy_today(policy: Policy, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(policy.timezone)).date()
+
+
+async def load_roster(uow: UnitOfWork, policy: Policy, now: datetime) -> RosterState:
+    """Reads the fairness state. Call with the roster lock held (``uow.lock_roster()``)."""
+    today = policy_today(policy, now)
+    rows = await uow.rep_loads(today)
+    loads = {}
+    for rep_id, row in rows.items():
+        closed = row.converted_total + row.lost_total
+        loads[rep_id] = RepLoad(
+            open=row.open_leads,
+            assigned_today=row.assigned_today if row.day == today else 0,
+            conversion_rate=(row.converted_total / closed) if closed else None,
+            last_assigned_at=as_utc(row.last_assigned_at),
+        )
+    return RosterState(loads=loads, cursors=await uow.cursors(), credits=await uow.credits())
+
+
+def explanation(decision: RoutingDecision, version: int) -> dict[str, Any]:
+    """What ``GET /v1/leads/{id}`` shows as the decision: everything but the state deltas."""
+    return {"policy_version": version,
+            **decision.model_dump(mode="json", exclude={"cursor_updates", "credit_updates", "lead_id"})}
+
+
+async def apply_decision(uow: UnitOfWork, policy: Policy, version: int, lead_id: str,
+                         decision: RoutingDecision, now: datetime, *, person_id: str | None) -> None:
+    """Writes a decision's effects: fairness state, the lead's owner, the stored explanation."""
+    for key, position in decision.cursor_updates.items():
+        await uow.set_cursor(key, position)
+    for rep_id, delta in decision.credit_updates.items():
+        await uow.add_credit(rep_id, delta, f"used by rule {decision.rule}", "router", lead_id)
+    if decision.owner:
+        rep = policy.rep(decision.owner)
+        await uow.adjust_rep_load(decision.owner, today=policy_today(policy, now), open_delta=1, assigned=1, at=now)
+        await uow.update_lead(lead_id, state="assigned", owner=decision.owner, team=rep.team if rep else None,
+                              queue=None, assigned_at=now, policy_version=version)
+        if person_id:
+            await uow.set_person_owner(person_id, decision.owner)
+    else:
+        await uow.update_lead(lead_id, state="queued", owner=None, queue=decision.queue, assigned_at=None,
+                              policy_version=version)
+    explained = explanation(decision, version)
+    await uow.add_decision(lead_id, now, version, decision.rule, decision.strategy, decision.owner,
+                           decision.queue, explained)
+    await uow.add_history(lead_id, "assigned" if decision.owner else "queued", {
+        "owner": decision.owner, "queue": decision.queue, "rule": decision.rule, "policy_version": version,
+        "summary": decision.summary,
+    }, at=now)
+
+
+class RouterHandler:
+    name = "router"
+
+    def __init__(self, metrics: Metrics, clock: Any) -> None:
+        self.metrics = metrics
+        self.clock = clock
+
+    async def __call__(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        lead: LeadQualified = envelope.payload()  # type: ignore[assignment]
+        # In-flight leads finish on the policy version they were scored with.
+        policy = await uow.policy(lead.policy_version)
+        now = self.clock()
+        await uow.lock_roster()
+        roster = await load_roster(uow, policy, now)
+        facts = lead_facts(lead.contact, lead.source, score=lead.score, grade=lead.grade,
+                           known_owner=lead.known_owner, returning=lead.duplicate_of is not None)
+        decision = decide_route(RoutingLead(lead_id=lead.lead_id, facts=facts), policy, roster, now)
+        await apply_decision(uow, policy, lead.policy_version, lead.lead_id, decision, now, person_id=lead.person_id)
+        notify = ([decision.owner] if decision.owner else []) + [r for r in decision.notify if r != decision.owner]
+        assigned = LeadAssigned(
+            lead_id=lead.lead_id, received_at=lead.received_at, assigned_at=now, owner=decision.owner,
+            queue=decision.queue, rule=decision.rule, policy_version=lead.policy_version, grade=lead.grade,
+            score=lead.score, reason="routed" if decision.owner else "fallback", notify=notify,
+        )
+        await uow.emit(Envelope.wrap(assigned, source="leadrelay/router", subject=lead.lead_id,
+                                     key=envelope.key, correlation_id=envelope.correlation_id))
+        latency = (now - lead.received_at).total_seconds()
+        uow.after_commit(lambda: self._observe(decision, latency))
+        log.info("lead routed", extra={"lead_id": lead.lead_id, "owner": decision.owner, "queue": decision.queue,
+                                       "rule": decision.rule})
+
+    def _observe(self, decision: RoutingDecision, latency: float) -> None:
+        if decision.owner:
+            self.metrics.assignments.labels(decision.rule or "-", decision.owner).inc()
+        else:
+            self.metrics.unassigned.labels(decision.queue or "-").inc()
+        self.metrics.intake_to_assigned.observe(max(0.0, latency))

@@ -1,0 +1,171 @@
+"""The ways of choosing one rep among the available candidates of a routing rule.
+
+Each strategy is a pure function that returns a :class:`Pick`: who, a one-line summary, and
+the arithmetic behind it (JSON-ready, stored with the decision so "why rep-a?" has an answer).
+Ties are always broken by rep id, so the same inputs give the same pick.
+
+Rotation strategies (round robin and its weighted form) walk a *ring*: the reps eligible for
+the lead, sorted by id, including those unavailable right now, so a rep stepping out for a
+meeting does not shift everyone's position. The cursor is a counter that only grows; the turn
+is ``cursor mod len(ring)``; the first available rep from the turn onwards is chosen; and the
+cursor moves to just past the chosen rep. Over N always-available reps, after k*N leads each
+has had exactly k.
+
+A rep joining or leaving the ring changes its length, so from then on the turn is taken modulo
+the new length. The counter carries on (there is no reset and no catch-up burst for a newcomer,
+who takes the place their id sorts to), but the first turn after the change may land on a
+different rep than the old ring would have given: one rep may get one extra lead, or wait one
+extra turn. The rotation is exact again from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from statistics import median
+from typing import Any
+
+from services.router.availability import IDLE, RepLoad
+
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Pick:
+    rep: str | None
+    summary: str
+    arithmetic: dict[str, Any] = field(default_factory=dict)
+    next_cursor: int | None = None  # rotation strategies: the cursor after this pick
+
+
+def round_robin(ring: Sequence[str], available: Collection[str], cursor: int) -> Pick:
+    """The first available rep at or after position ``cursor mod len(ring)``."""
+    return _rotate(list(ring), available, cursor, {"ring": list(ring)})
+
+
+def weighted_round_robin(
+    ring: Sequence[str], weights: Mapping[str, int], available: Collection[str], cursor: int
+) -> Pick:
+    """Round robin over a cycle of slots in which each rep appears ``weight`` times, spread
+    evenly (smooth weighted round robin, as nginx does), so a weight-3 rep gets three of
+    every (3 + the others' weights) leads without getting them back to back."""
+    slots = list(weighted_cycle(tuple((rep, weights[rep]) for rep in ring)))
+    return _rotate(slots, available, cursor, {"weights": {rep: weights[rep] for rep in ring}, "cycle": slots})
+
+
+def _rotate(slots: list[str], available: Collection[str], cursor: int, facts: dict[str, Any]) -> Pick:
+    size = len(slots)
+    start = cursor % size
+    for offset in range(size):
+        rep = slots[(start + offset) % size]
+        if rep in available:
+            passed_over = [slots[(start + step) % size] for step in range(offset)]
+            arithmetic = {
+                **facts,
+                "cursor": cursor,
+                "turn": f"{cursor} mod {size} = {start}",
+                "turn_of": slots[start],
+                "passed_over": passed_over,
+                "chosen": rep,
+                "next_cursor": cursor + offset + 1,
+            }
+            summary = f"turn {cursor} mod {size} = {start} is {slots[start]}'s"
+            if passed_over:
+                summary += f"; passed over unavailable {', '.join(dict.fromkeys(passed_over))}"
+            return Pick(rep, summary, arithmetic, next_cursor=cursor + offset + 1)
+    return Pick(None, "nobody in the ring is available", {**facts, "cursor": cursor})
+
+
+@lru_cache(maxsize=1024)
+def weighted_cycle(weights: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
+    """One full cycle of smooth weighted round robin: each rep appears ``weight`` times.
+    Each step every rep gains its weight; the richest (first by ring order on ties) is chosen
+    and pays the total back."""
+    total = sum(weight for _, weight in weights)
+    current = dict.fromkeys((rep for rep, _ in weights), 0)
+    cycle = []
+    for _ in range(total):
+        for rep, weight in weights:
+            current[rep] += weight
+        chosen = max(current, key=lambda rep: current[rep])  # max keeps the first of equals
+        current[chosen] -= total
+        cycle.append(chosen)
+    return tuple(cycle)
+
+
+def least_loaded(candidates: Sequence[str], loads: Mapping[str, RepLoad]) -> Pick:
+    """Fewest open leads; then fewest given today; then longest since their last lead; then id."""
+
+    def order(rep: str) -> tuple[int, int, datetime, str]:
+        load = loads.get(rep, IDLE)
+        return (load.open, load.assigned_today, _aware(load.last_assigned_at), rep)
+
+    ranked = sorted(candidates, key=order)
+    chosen = ranked[0]
+    compared = {
+        rep: {
+            "open": loads.get(rep, IDLE).open,
+            "today": loads.get(rep, IDLE).assigned_today,
+            "last_assigned_at": _iso(loads.get(rep, IDLE).last_assigned_at),
+        }
+        for rep in ranked
+    }
+    summary = f"{chosen} has the fewest open leads ({compared[chosen]['open']})"
+    if len(ranked) > 1 and order(ranked[1])[0] == order(chosen)[0]:
+        summary += ", ties broken by today's count, then longest waiting, then id"
+    return Pick(chosen, summary, {"loads": compared, "order": "open, today, last_assigned_at, id", "chosen": chosen})
+
+
+def performance_weighted(candidates: Sequence[str], loads: Mapping[str, RepLoad], floor: float) -> Pick:
+    """Leads in proportion to conversion rate: the rep whose share of today's leads is furthest
+    behind their rate is next (lowest ``(assigned_today + 1) / weight``). Weights never drop
+    below ``floor``, and a rep with no track record counts at the pool's median rate, so new
+    and struggling reps keep getting leads to learn on."""
+    known = [rate for rep in candidates if (rate := loads.get(rep, IDLE).conversion_rate) is not None]
+    default_rate = median(known) if known else floor
+    weights = {}
+    for rep in candidates:
+        rate = loads.get(rep, IDLE).conversion_rate
+        weights[rep] = max(default_rate if rate is None else rate, floor)
+    next_share = {rep: (loads.get(rep, IDLE).assigned_today + 1) / weights[rep] for rep in candidates}
+    chosen = min(candidates, key=lambda rep: (next_share[rep], -weights[rep], rep))
+    arithmetic = {
+        "floor": floor,
+        "rates": {rep: loads.get(rep, IDLE).conversion_rate for rep in candidates},
+        "unknown_rate_counts_as": round(default_rate, 4),
+        "weights": {rep: round(weight, 4) for rep, weight in weights.items()},
+        "next_share": {rep: round(share, 4) for rep, share in next_share.items()},
+        "chosen": chosen,
+    }
+    summary = (
+        f"{chosen} is furthest behind their share: (today {loads.get(chosen, IDLE).assigned_today} + 1)"
+        f" / weight {weights[chosen]:.3g} = {next_share[chosen]:.3g}, the lowest"
+    )
+    return Pick(chosen, summary, arithmetic)
+
+
+def by_credit(candidates: Sequence[str], credits: Mapping[str, int]) -> Pick | None:
+    """A rep holding credit (an extra lead a manager granted, e.g. after a junk lead) goes
+    first: the most credit, then id. Returns None when nobody holds any."""
+    holders = [rep for rep in candidates if credits.get(rep, 0) > 0]
+    if not holders:
+        return None
+    chosen = min(holders, key=lambda rep: (-credits[rep], rep))
+    balance = credits[chosen]
+    return Pick(
+        chosen,
+        f"{chosen} held {balance} credit{'s' if balance != 1 else ''} and spent one; the rotation did not move",
+        {"credits": {rep: credits[rep] for rep in holders}, "chosen": chosen, "balance_after": balance - 1},
+    )
+
+
+def _aware(moment: datetime | None) -> datetime:
+    if moment is None:
+        return _LONG_AGO
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

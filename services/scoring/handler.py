@@ -1,0 +1,105 @@
+"""The scoring consumer: merge a received lead into the person we know, score it, qualify it."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from services.scoring.dedup import PersonRecord, candidate_keys, merge_person
+from services.scoring.scoring import score_lead
+from shared.adapters.sql_store import UnitOfWork, as_utc
+from shared.events import Envelope, LeadQualified, LeadReceived, ScoreReason, new_id
+from shared.facts import lead_facts
+from shared.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+_PERSON_COLUMNS = {"person_id", "owner", "lead_count", "first_seen_at", "last_seen_at"}
+
+
+class NoPolicy(RuntimeError):
+    """No routing policy has been applied yet; leads wait (are retried) until one is."""
+
+
+def person_from_row(row: Any, keys: tuple[str, ...]) -> PersonRecord:
+    data = dict(row.data)
+    return PersonRecord(
+        person_id=row.person_id, identity_keys=keys, owner=row.owner, lead_count=row.lead_count,
+        first_seen_at=as_utc(row.first_seen_at), last_seen_at=as_utc(row.last_seen_at),
+        last_lead_id=data.pop("last_lead_id", ""), **{k: v for k, v in data.items() if k != "identity_keys"},
+    )
+
+
+def person_data(person: PersonRecord) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(person).items() if k not in _PERSON_COLUMNS | {"identity_keys"}}
+
+
+class ScoringHandler:
+    name = "scoring"
+
+    def __init__(self, salt: str, metrics: Metrics) -> None:
+        self.salt = salt
+        self.metrics = metrics
+
+    async def __call__(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        lead: LeadReceived = envelope.payload()  # type: ignore[assignment]
+        if await uow.lead(lead.lead_id) is not None:
+            return  # the same lead under a new event id (a re-published idempotent post)
+        current = await uow.current_policy()
+        if current is None:
+            raise NoPolicy("no policy applied")
+        version, policy = current
+        contact = lead.contact
+        keys = candidate_keys(contact.email, contact.phone, lead.source, lead.external_id or lead.lead_id, self.salt)
+        existing = await self._known_person(uow, keys)
+        merged = merge_person(existing, contact, lead_id=lead.lead_id, keys=keys, person_id_if_new=new_id(),
+                              at=lead.received_at)
+        person = merged.person
+        await uow.save_person(
+            person.person_id, person_data(person), person.owner, person.lead_count, person.first_seen_at,
+            person.last_seen_at, person.identity_keys, new=merged.is_new,
+        )
+        known_owner = None if merged.is_new else person.owner
+        facts = lead_facts(contact, lead.source, known_owner=known_owner, returning=not merged.is_new)
+        result = score_lead(facts, policy.scoring)
+        reasons = [ScoreReason(rule=name, points=points) for name, points in result.reasons]
+        duplicate_of = None if merged.is_new else (existing.last_lead_id if existing else None)
+        await uow.insert_lead(
+            lead_id=lead.lead_id, person_id=person.person_id, source=lead.source, identity_key=envelope.key,
+            correlation_id=envelope.correlation_id, received_at=lead.received_at,
+            contact=contact.model_dump(mode="json"), score=result.score, grade=result.grade,
+            reasons=[r.model_dump() for r in reasons], duplicate_of=duplicate_of, state="qualified",
+            policy_version=version,
+        )
+        await uow.add_history(lead.lead_id, "received", {"source": lead.source}, at=lead.received_at)
+        await uow.add_history(lead.lead_id, "scored", {
+            "score": result.score, "grade": result.grade, "reasons": [r.model_dump() for r in reasons],
+            "policy_version": version, "merged_into_person": not merged.is_new,
+            "changed_fields": list(merged.changed_fields),
+        })
+        qualified = LeadQualified(
+            lead_id=lead.lead_id, person_id=person.person_id, source=lead.source, received_at=lead.received_at,
+            contact=contact, score=result.score, grade=result.grade, reasons=reasons, duplicate_of=duplicate_of,
+            known_owner=known_owner, policy_version=version,
+        )
+        await uow.emit(Envelope.wrap(qualified, source="leadrelay/scoring", subject=lead.lead_id,
+                                     key=envelope.key, correlation_id=envelope.correlation_id))
+        grade = result.grade
+        uow.after_commit(lambda: self._observe(grade, not merged.is_new))
+
+    def _observe(self, grade: str, merged: bool) -> None:
+        self.metrics.leads_qualified.labels(grade).inc()
+        if merged:
+            self.metrics.duplicates_merged.inc()
+
+    async def _known_person(self, uow: UnitOfWork, keys: tuple[str, ...]) -> PersonRecord | None:
+        person_ids = await uow.person_ids_for_keys(keys)
+        if not person_ids:
+            return None
+        # Two people already known (one by email, one by phone) and this lead links them: we
+        # merge into the oldest id and leave the other record in place; a merge of the two
+        # records is an operator's decision, not an automatic one.
+        row = await uow.person(person_ids[0], lock=True)
+        return person_from_row(row, tuple(keys)) if row else None
+

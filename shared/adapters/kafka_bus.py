@@ -1,0 +1,138 @@
+"""The Kafka bus (aiokafka): an idempotent ``acks=all`` producer and manually committed groups.
+
+``publish`` returns only after the broker acknowledged the record. The idempotent producer
+never gives up on a batch by itself (aiokafka does not expire batches in that mode), so a
+bounded wait turns a down broker into ``BusUnavailable`` (a 503) instead of a hung request.
+A record whose wait timed out may still be written later: that makes a 503 "maybe stored",
+never a 202 "not stored", and consumers dedup on the event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+
+from shared.events import Envelope
+from shared.ports import BusUnavailable, Delivery
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S = 5.0
+
+
+class _LoggingRebalance(ConsumerRebalanceListener):
+    """Offsets are committed after every processed batch, before the next poll, so a revocation
+    (which only happens inside a poll) never strands processed-but-uncommitted work."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        log.info("partitions revoked", extra={"group": self.group, "partitions": sorted(str(tp) for tp in revoked)})
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"group": self.group, "partitions": sorted(str(tp) for tp in assigned)})
+
+
+class KafkaSubscription:
+    def __init__(self, bootstrap: str, group: str, topics: Sequence[str]) -> None:
+        self.group = group
+        self.topics = list(topics)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+            auto_offset_reset="earliest", max_poll_records=100, session_timeout_ms=10000,
+            heartbeat_interval_ms=1000, retry_backoff_ms=200,
+        )
+        self.started = False
+
+    async def _start(self) -> None:
+        self.consumer.subscribe(self.topics, listener=_LoggingRebalance(self.group))
+        await self.consumer.start()
+        self.started = True
+
+    async def poll(self, max_records: int = 100, timeout_s: float = 1.0) -> list[Delivery]:
+        if not self.started:
+            await self._start()
+        batches = await self.consumer.getmany(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        deliveries = []
+        for tp, records in batches.items():
+            for record in records:
+                deliveries.append(Delivery(tp.topic, (record.key or b"").decode(), record.value or b"",
+                                           tp.partition, record.offset))
+        return deliveries
+
+    async def commit(self, deliveries: Sequence[Delivery]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for d in deliveries:
+            tp = TopicPartition(d.topic, d.partition)
+            offsets[tp] = max(offsets.get(tp, 0), d.offset + 1)
+        try:
+            await self.consumer.commit(offsets)
+        except CommitFailedError:
+            # A rebalance took the partitions; the new owner redelivers and the processed-id
+            # table makes that harmless.
+            log.warning("offset commit lost to a rebalance", extra={"group": self.group})
+
+    async def close(self) -> None:
+        if self.started:
+            await self.consumer.stop()
+
+
+class KafkaBus:
+    def __init__(self, bootstrap: str, *, partitions: int = 6) -> None:
+        self.bootstrap = bootstrap
+        self.partitions = partitions
+        self.producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self.producer is None:
+                producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True,
+                                            acks="all", linger_ms=2, request_timeout_ms=10000)
+                try:
+                    await producer.start()
+                except KafkaError as exc:
+                    await producer.stop()
+                    raise BusUnavailable(f"kafka unreachable: {exc}") from exc
+                self.producer = producer
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
+
+    async def ensure_topics(self, names: Iterable[str]) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [NewTopic(name, self.partitions, 1) for name in sorted(set(names)) if name not in existing]
+            if missing:
+                try:
+                    await admin.create_topics(missing)
+                except TopicAlreadyExistsError:
+                    pass
+        finally:
+            await admin.close()
+
+    async def publish(self, envelope: Envelope) -> None:
+        await self.publish_records([(envelope.topic, envelope.key, envelope.to_bytes())])
+
+    async def publish_records(self, records: Sequence[tuple[str, str, bytes]]) -> None:
+        """Sends in order and waits for every acknowledgement; raises BusUnavailable."""
+        try:
+            await self.start()
+            assert self.producer is not None
+            futures = [await self.producer.send(topic, payload, key=key.encode()) for topic, key, payload in records]
+            await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise BusUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def subscribe(self, group: str, topics: Sequence[str]) -> KafkaSubscription:
+        return KafkaSubscription(self.bootstrap, group, topics)

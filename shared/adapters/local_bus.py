@@ -1,0 +1,112 @@
+"""The embedded event log: the SQLite outbox table read in ``seq`` order by each consumer group.
+
+Publishing appends a row (fsynced before ``publish`` returns); a group's position is a row in
+``consumer_offsets``. Because SQLite has one writer at a time and ``seq`` is assigned inside
+the write transaction, rows become visible in ``seq`` order, so a reader never skips a row that
+commits late. (That is not true on PostgreSQL, which is why distributed mode uses Kafka.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+
+from shared import schema as t
+from shared.adapters.sql_store import SqlStore
+from shared.events import Envelope
+from shared.ports import BusUnavailable, Delivery
+
+# Another process (a CLI import) may append to the file; nothing wakes us for that, so poll.
+_POLL_INTERVAL_S = 0.5
+
+
+class LocalSubscription:
+    def __init__(self, bus: LocalBus, group: str, topics: Sequence[str]) -> None:
+        self.bus = bus
+        self.group = group
+        self.topics = list(topics)
+        self.wakeup = asyncio.Event()
+        self.position: int | None = None
+
+    async def _load_position(self) -> int:
+        async with self.bus.store.transaction() as uow:
+            await uow.conn.execute(
+                uow._insert_ignore(t.consumer_offsets).values(group_name=self.group, position=0)
+            )
+            row = (
+                await uow.conn.execute(
+                    select(t.consumer_offsets.c.position).where(t.consumer_offsets.c.group_name == self.group)
+                )
+            ).one()
+        return row.position
+
+    async def poll(self, max_records: int = 100, timeout_s: float = 1.0) -> list[Delivery]:
+        if self.position is None:
+            self.position = await self._load_position()
+        deliveries = await self._fetch(max_records)
+        if deliveries:
+            return deliveries
+        self.wakeup.clear()
+        try:
+            await asyncio.wait_for(self.wakeup.wait(), timeout=min(timeout_s, _POLL_INTERVAL_S))
+        except TimeoutError:
+            pass
+        return await self._fetch(max_records)
+
+    async def _fetch(self, max_records: int) -> list[Delivery]:
+        async with self.bus.store.read() as uow:
+            rows = (
+                await uow.conn.execute(
+                    select(t.outbox.c.seq, t.outbox.c.topic, t.outbox.c.key, t.outbox.c.payload)
+                    .where(t.outbox.c.topic.in_(self.topics), t.outbox.c.seq > self.position)
+                    .order_by(t.outbox.c.seq)
+                    .limit(max_records)
+                )
+            ).all()
+        if rows:
+            self.position = rows[-1].seq
+        return [Delivery(row.topic, row.key, bytes(row.payload), 0, row.seq) for row in rows]
+
+    async def commit(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        async with self.bus.store.transaction() as uow:
+            await uow.conn.execute(
+                update(t.consumer_offsets)
+                .where(t.consumer_offsets.c.group_name == self.group)
+                .values(position=max(d.offset for d in deliveries))
+            )
+
+    async def close(self) -> None:
+        self.bus.subscriptions.discard(self)
+
+
+class LocalBus:
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.subscriptions: set[LocalSubscription] = set()
+        store.commit_listeners.append(self._wake)
+
+    def _wake(self) -> None:
+        for subscription in self.subscriptions:
+            subscription.wakeup.set()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def publish(self, envelope: Envelope) -> None:
+        try:
+            async with self.store.transaction() as uow:
+                await uow.append_if_new(envelope.topic, envelope.key, envelope.to_bytes(), envelope.id)
+        except Exception as exc:  # the caller answers 503; it must not say "accepted"
+            raise BusUnavailable(str(exc)) from exc
+
+    def subscribe(self, group: str, topics: Sequence[str]) -> LocalSubscription:
+        subscription = LocalSubscription(self, group, topics)
+        self.subscriptions.add(subscription)
+        return subscription

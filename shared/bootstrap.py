@@ -1,0 +1,172 @@
+"""The composition root: the one place that picks adapters and wires services to them.
+
+Services depend on ``shared``'s contracts and ports; only this module imports them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import datetime
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from services.intake.api import intake_router
+from services.notifier.handler import NotifierHandler
+from services.notifier.sender import ChatSender
+from services.router.api import leads_router
+from services.router.handler import RouterHandler
+from services.scoring.handler import ScoringHandler
+from shared import topics
+from shared.adapters.local_bus import LocalBus
+from shared.adapters.sql_store import SqlStore
+from shared.consumer import ConsumerRunner, ConsumerSpec
+from shared.http import create_app
+from shared.metrics import Metrics
+from shared.policy import load_policy
+from shared.ports import Bus
+from shared.runtime import Runtime
+from shared.security import SOURCE_KEY_PREFIX, hash_secret, new_secret, visible_prefix
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("intake", "scoring", "router", "notifier", "relay")
+
+
+def bundled_policy_text() -> str:
+    return resources.files("shared").joinpath("example_policy.yaml").read_text(encoding="utf-8")
+
+
+def build_bus(settings: Settings, store: SqlStore) -> Bus:
+    if settings.mode == "embedded":
+        return LocalBus(store)
+    from shared.adapters.kafka_bus import KafkaBus
+
+    return KafkaBus(settings.kafka_bootstrap, partitions=settings.kafka_partitions)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    store = SqlStore(settings.sqlalchemy_url)
+    return Runtime(settings=settings, store=store, bus=build_bus(settings, store), metrics=Metrics())
+
+
+def build_app(runtime: Runtime) -> FastAPI:
+    return create_app(runtime, [intake_router(), leads_router()])
+
+
+def consumer_specs(runtime: Runtime | None, wake_sender: Callable[[], None]) -> dict[str, ConsumerSpec]:
+    settings = runtime.settings if runtime else Settings()
+    metrics = runtime.metrics if runtime else Metrics()
+    scoring = ScoringHandler(settings.identity_salt, metrics)
+    router = RouterHandler(metrics, runtime.clock if runtime else datetime.now)
+    notifier = NotifierHandler(settings.base_url, wake_sender)
+    return {
+        "scoring": ConsumerSpec("scoring", (topics.LEAD_RECEIVED,), scoring),
+        "router": ConsumerSpec("router", (topics.LEAD_QUALIFIED,), router),
+        "notifier": ConsumerSpec("notifier", (topics.LEAD_ASSIGNED, topics.LEAD_SLA), notifier),
+    }
+
+
+def all_topics() -> list[str]:
+    """Every topic the pipeline uses, with a dead-letter topic per consumer group and topic."""
+    names = list(topics.ALL)
+    for spec in consumer_specs(None, lambda: None).values():
+        names += [topics.dead_letter(topic, spec.name) for topic in spec.topics]
+    return names
+
+
+async def ensure_topics(runtime: Runtime) -> None:
+    if runtime.settings.mode == "distributed":
+        await runtime.bus.ensure_topics(all_topics())  # type: ignore[attr-defined]
+
+
+async def apply_policy(runtime: Runtime, text: str, created_by: str = "cli") -> tuple[int, bool]:
+    load_policy(text)  # refuse an invalid document before it becomes a version
+    async with runtime.store.transaction() as uow:
+        return await uow.store_policy(text, created_by)
+
+
+async def create_source(runtime: Runtime, name: str, kind: str = "api", config: dict | None = None) -> str:
+    key = new_secret(SOURCE_KEY_PREFIX)
+    async with runtime.store.transaction() as uow:
+        await uow.add_source(name, kind, hash_secret(key), visible_prefix(key), config or {})
+    return key
+
+
+async def prepare_embedded(runtime: Runtime, policy_file: Path | None) -> tuple[int, str | None]:
+    """Creates the schema, applies the policy, and on first start makes a demo source.
+
+    Returns (policy version, the demo key if one was just created)."""
+    await runtime.store.create_schema()
+    text = policy_file.read_text(encoding="utf-8") if policy_file else None
+    async with runtime.store.read() as uow:
+        current = await uow.current_policy()
+        sources = await uow.list_sources()
+    if text is not None or current is None:
+        version, _ = await apply_policy(runtime, text or bundled_policy_text(), "leadrelay run")
+    else:
+        version = current[0]
+    demo_key = None if sources else await create_source(runtime, "demo")
+    return version, demo_key
+
+
+async def run_services(runtime: Runtime, services: tuple[str, ...], stop: asyncio.Event,
+                       app: FastAPI | None = None) -> None:
+    """Runs the named services in this process until ``stop`` is set."""
+    await runtime.bus.start()
+    await ensure_topics(runtime)
+    sender = ChatSender(runtime.store, runtime.metrics, runtime.clock,
+                        timeout_s=runtime.settings.notify_timeout_s,
+                        max_attempts=runtime.settings.notify_max_attempts)
+    specs = consumer_specs(runtime, sender.wake)
+    jobs: list[Awaitable[None]] = []
+    for name in services:
+        if name in specs:
+            runner = ConsumerRunner(specs[name], runtime.bus, runtime.store, runtime.metrics,
+                                    runtime.settings.consumer_max_retries)
+            jobs.append(runner.run(stop))
+        if name == "notifier":
+            jobs.append(sender.run(stop))
+    # In distributed mode every service that writes the outbox also relays it (right after its
+    # own commits); ``serve relay`` runs a relay alone, as the safety net for the others.
+    if runtime.settings.mode == "distributed" and set(services) & {"scoring", "router", "notifier", "relay"}:
+        from shared.adapters.outbox_relay import OutboxRelay
+
+        jobs.append(OutboxRelay(runtime.store, runtime.bus, runtime.metrics).run(stop))
+    server = None
+    if app is not None:
+        config = uvicorn.Config(app, host=runtime.settings.host, port=runtime.settings.port, log_config=None,
+                                lifespan="off", access_log=False)
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+        async def serve() -> None:
+            await server.serve()
+            stop.set()
+
+        async def shutdown_on_stop() -> None:
+            await stop.wait()
+            server.should_exit = True
+
+        jobs += [serve(), shutdown_on_stop()]
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(job)
+    finally:
+        await runtime.bus.stop()
+        await runtime.store.dispose()
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)

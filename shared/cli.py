@@ -1,0 +1,265 @@
+"""The ``leadrelay`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared import logging as logs
+from shared.settings import Settings
+
+app = typer.Typer(help="Leadrelay: event-driven, SLA-aware lead routing.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+sources_app = typer.Typer(help="Lead sources and their API keys.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Bearer tokens for admins, managers and reps.", no_args_is_help=True)
+reps_app = typer.Typer(help="Sales reps.", no_args_is_help=True)
+policy_app = typer.Typer(help="The routing policy: validate, diff, simulate, apply.", no_args_is_help=True)
+demo_app = typer.Typer(help="Synthetic data for trying Leadrelay.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead-lettered events.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(reps_app, name="reps")
+app.add_typer(policy_app, name="policy")
+app.add_typer(demo_app, name="demo")
+app.add_typer(dlq_app, name="dlq")
+
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Embedded mode's data folder.")]
+
+
+def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)
+
+
+def run_async(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def _with_runtime(settings: Settings, work: Any) -> Any:
+    from shared.bootstrap import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        if settings.mode == "embedded":
+            await runtime.store.create_schema()
+        return await work(runtime)
+    finally:
+        await runtime.store.dispose()
+
+
+@app.command()
+def run(
+    policy: Annotated[Path | None, typer.Option(help="Policy YAML (default: the bundled example).")] = None,
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default 8080).")] = None,
+) -> None:
+    """Embedded mode: all four services in one process, SQLite, no Kafka or Postgres needed."""
+    settings = settings_for(data_dir, host=host, port=port, mode="embedded")
+    logs.configure(settings.log_level, settings.log_json)
+    if policy is not None and not policy.exists():
+        err.print(f"[red]No such policy file: {policy}[/red]")
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        from shared.bootstrap import build_app, build_runtime, install_stop_signals, prepare_embedded, run_services
+
+        runtime = build_runtime(settings)
+        version, demo_key = await prepare_embedded(runtime, policy)
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        err.print(f"[bold green]Leadrelay[/bold green] embedded on {settings.base_url} "
+                  f"(policy v{version}, data in {settings.data_dir})")
+        if demo_key:
+            err.print("Demo source 'demo' created. Its API key (shown once):")
+            print(demo_key, flush=True)
+        await run_services(runtime, ("scoring", "router", "notifier"), stop, app=build_app(runtime))
+
+    run_async(main())
+
+
+@app.command()
+def serve(service: Annotated[str, typer.Argument(help="intake | scoring | router | notifier | relay")]) -> None:
+    """Distributed mode: run one service; configuration from LEADRELAY_* environment variables."""
+    from shared.bootstrap import SERVICES
+
+    if service not in SERVICES:
+        err.print(f"[red]Unknown service '{service}'. Choose one of: {', '.join(SERVICES)}[/red]")
+        raise typer.Exit(2)
+    settings = Settings(mode="distributed")
+    logs.configure(settings.log_level, settings.log_json)
+
+    async def main() -> None:
+        from shared.bootstrap import build_app, build_runtime, install_stop_signals, run_services
+
+        runtime = build_runtime(settings)
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        await run_services(runtime, (service,), stop, app=build_app(runtime) if service == "intake" else None)
+
+    run_async(main())
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (distributed mode; LEADRELAY_DATABASE_URL)."""
+    from shared.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.sqlalchemy_url)
+    err.print("database at the newest schema")
+
+
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+
+@topics_app.command("ensure")
+def topics_ensure() -> None:
+    """Create the pipeline's topics and dead-letter topics (LEADRELAY_KAFKA_BOOTSTRAP)."""
+    from shared.adapters.kafka_bus import KafkaBus
+    from shared.bootstrap import all_topics
+
+    settings = Settings()
+    names = all_topics()
+    run_async(KafkaBus(settings.kafka_bootstrap, partitions=settings.kafka_partitions).ensure_topics(names))
+    err.print(f"{len(names)} topics present on {settings.kafka_bootstrap}")
+
+
+@sources_app.command("add")
+def sources_add(
+    name: str,
+    data_dir: DataDir = None,
+    kind: Annotated[str, typer.Option(help="api | meta | google_ads | csv")] = "api",
+) -> None:
+    """Create a lead source and print its API key once (the last line of stdout is the bare key)."""
+    from shared.bootstrap import create_source
+
+    async def work(runtime: Any) -> str:
+        async with runtime.store.read() as uow:
+            if await uow.source_by_name(name) is not None:
+                err.print(f"[red]A source named '{name}' exists already.[/red]")
+                raise typer.Exit(1)
+        return await create_source(runtime, name, kind)
+
+    key = run_async(_with_runtime(settings_for(data_dir), work))
+    err.print(f"Source '{name}' created. Keep this key secret; it is not stored and cannot be shown again:")
+    print(key)
+
+
+@sources_app.command("list")
+def sources_list(data_dir: DataDir = None) -> None:
+    """List lead sources (key prefixes only)."""
+
+    async def work(runtime: Any) -> list[Any]:
+        async with runtime.store.read() as uow:
+            return await uow.list_sources()
+
+    table = Table("name", "kind", "key prefix", "created", "revoked")
+    for row in run_async(_with_runtime(settings_for(data_dir), work)):
+        table.add_row(row.name, row.kind, row.key_prefix + "…", str(row.created_at)[:19], str(row.revoked_at or "")[:19])
+    out.print(table)
+
+
+@sources_app.command("revoke")
+def sources_revoke(name: str, data_dir: DataDir = None) -> None:
+    """Revoke a source's key: its posts are refused from now on."""
+
+    async def work(runtime: Any) -> bool:
+        async with runtime.store.transaction() as uow:
+            return await uow.revoke_source(name)
+
+    if not run_async(_with_runtime(settings_for(data_dir), work)):
+        err.print(f"[red]No active source named '{name}'.[/red]")
+        raise typer.Exit(1)
+    err.print(f"Source '{name}' revoked.")
+
+
+def _create_token(data_dir: Path | None, role: str, rep: str | None) -> str:
+    from shared.security import TOKEN_PREFIX, hash_secret, new_secret, visible_prefix
+
+    token = new_secret(TOKEN_PREFIX)
+
+    async def work(runtime: Any) -> None:
+        async with runtime.store.transaction() as uow:
+            await uow.add_token(hash_secret(token), visible_prefix(token), role, rep)
+
+    run_async(_with_runtime(settings_for(data_dir), work))
+    return token
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[str, typer.Option(help="admin | manager | rep")],
+    rep: Annotated[str | None, typer.Option(help="The rep's (or manager's) id, for rep and manager tokens.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a bearer token and print it once (the last line of stdout)."""
+    if role not in ("admin", "manager", "rep"):
+        err.print("[red]--role must be admin, manager or rep.[/red]")
+        raise typer.Exit(2)
+    if role in ("rep", "manager") and not rep:
+        err.print(f"[red]A {role} token needs --rep ID.[/red]")
+        raise typer.Exit(2)
+    token = _create_token(data_dir, role, rep)
+    err.print(f"{role} token created; it is shown once:")
+    print(token)
+
+
+@reps_app.command("token")
+def reps_token(rep: str, data_dir: DataDir = None) -> None:
+    """Shorthand for ``tokens create --role rep --rep REP``."""
+    print(_create_token(data_dir, "rep", rep))
+
+
+@policy_app.command("validate")
+def policy_validate(file: Path) -> None:
+    """Check a policy file; every problem is printed with its path."""
+    from shared.policy import PolicyError, load_policy
+
+    try:
+        policy = load_policy(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        err.print(f"[red]No such file: {file}[/red]")
+        raise typer.Exit(2) from None
+    except PolicyError as exc:
+        err.print(f"[red]{file}: invalid policy[/red]\n{exc}")
+        raise typer.Exit(1) from None
+    out.print(f"[green]{file}: valid[/green] — {len(policy.reps)} reps, {len(policy.teams)} teams, "
+              f"{len(policy.rules)} rules")
+
+
+@policy_app.command("apply")
+def policy_apply(file: Path, data_dir: DataDir = None) -> None:
+    """Store the file as a new policy version; running services pick it up for new leads."""
+    from shared.bootstrap import apply_policy
+    from shared.policy import PolicyError
+
+    async def work(runtime: Any) -> tuple[int, bool]:
+        return await apply_policy(runtime, file.read_text(encoding="utf-8"))
+
+    try:
+        version, created = run_async(_with_runtime(settings_for(data_dir), work))
+    except PolicyError as exc:
+        err.print(f"[red]{file}: invalid policy[/red]\n{exc}")
+        raise typer.Exit(1) from None
+    out.print(f"policy v{version} {'applied' if created else 'unchanged (same as the current version)'}")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

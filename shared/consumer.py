@@ -1,0 +1,132 @@
+"""The consumer loop every service shares: at-least-once in, exactly-once effect.
+
+For each delivery: one transaction records the event id as processed for this consumer, runs
+the handler (its effects and outgoing events go into the same transaction), and commits; only
+then is the bus offset committed. A redelivery finds the id and changes nothing.
+
+An event that keeps failing is poison: after bounded retries it goes to the dead-letter topic
+(and table, for ``leadrelay dlq``) in a transaction that also marks it processed, and the line
+moves on. Infrastructure failures (database unreachable) are not poison: they are retried until
+the database is back, and the offset is not committed meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from shared import topics
+from shared.adapters.sql_store import SqlStore, UnitOfWork
+from shared.events import Envelope
+from shared.metrics import Metrics
+from shared.ports import Bus, Delivery
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+
+# Backoff between attempts at one event; short, because a poison event holds up its partition.
+RETRY_DELAYS_S = (0.05, 0.25, 1.0)
+INFRA_RETRY_MAX_DELAY_S = 5.0
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    name: str
+    topics: tuple[str, ...]
+    handle: Handler
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class ConsumerRunner:
+    def __init__(self, spec: ConsumerSpec, bus: Bus, store: SqlStore, metrics: Metrics,
+                 max_retries: int = len(RETRY_DELAYS_S)) -> None:
+        self.spec = spec
+        self.bus = bus
+        self.store = store
+        self.metrics = metrics
+        self.max_retries = max_retries
+
+    async def run(self, stop: asyncio.Event) -> None:
+        subscription = self.bus.subscribe(self.spec.name, self.spec.topics)
+        try:
+            while not stop.is_set():
+                batch = await subscription.poll(max_records=100, timeout_s=0.5)
+                for delivery in batch:
+                    await self.process(delivery)
+                if batch:
+                    await subscription.commit(batch)
+        finally:
+            await subscription.close()
+
+    async def process(self, delivery: Delivery) -> None:
+        try:
+            envelope = Envelope.from_bytes(delivery.payload)
+            envelope.payload()
+        except (ValidationError, KeyError, ValueError) as exc:
+            await self._dead_letter(delivery, None, f"malformed event: {exc}")
+            return
+        attempt = 0
+        infra_delay = 0.1
+        while True:
+            started = time.perf_counter()
+            try:
+                handled = await self._handle_once(envelope)
+            except Exception as exc:
+                if is_infrastructure_error(exc):
+                    log.warning("store unavailable; retrying", extra={"consumer": self.spec.name,
+                                "event_id": envelope.id, "error": type(exc).__name__})
+                    await asyncio.sleep(infra_delay)
+                    infra_delay = min(infra_delay * 2, INFRA_RETRY_MAX_DELAY_S)
+                    continue
+                if attempt < self.max_retries:
+                    await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
+                    attempt += 1
+                    continue
+                log.exception("poison event dead-lettered", extra={
+                    "consumer": self.spec.name, "event_id": envelope.id, "topic": delivery.topic,
+                    "offset": delivery.offset})
+                await self._dead_letter(delivery, envelope.id, f"{type(exc).__name__}: {exc}")
+                return
+            if handled:
+                self.metrics.events_processed.labels(self.spec.name).inc()
+                self.metrics.handler_seconds.labels(self.spec.name).observe(time.perf_counter() - started)
+            else:
+                self.metrics.duplicates_skipped.labels(self.spec.name).inc()
+            return
+
+    async def _handle_once(self, envelope: Envelope) -> bool:
+        async with self.store.transaction() as uow:
+            if not await uow.mark_processed(self.spec.name, envelope.id):
+                return False
+            await self.spec.handle(envelope, uow)
+        return True
+
+    async def _dead_letter(self, delivery: Delivery, event_id: str | None, error: str) -> None:
+        while True:
+            try:
+                async with self.store.transaction() as uow:
+                    dead_letter_id = f"dlq:{self.spec.name}:{delivery.topic}:{delivery.partition}:{delivery.offset}"
+                    dlq_topic = topics.dead_letter(delivery.topic, self.spec.name)
+                    # A redelivery of an event we already dead-lettered finds its id here.
+                    if await uow.append_if_new(dlq_topic, delivery.key, delivery.payload, dead_letter_id):
+                        if event_id is not None:
+                            await uow.mark_processed(self.spec.name, event_id)
+                        await uow.dead_letter(self.spec.name, delivery.topic, event_id, delivery.payload, error)
+                break
+            except Exception as exc:
+                if not is_infrastructure_error(exc):
+                    raise
+                await asyncio.sleep(1.0)
+        self.metrics.dead_lettered.labels(self.spec.name).inc()

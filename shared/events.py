@@ -1,0 +1,194 @@
+"""The event contracts: the one definition of every message that crosses a service boundary.
+
+Every message travels in an :class:`Envelope` shaped like a CloudEvent. ``key`` is the lead's
+identity key (normalised email, else phone, else source + external id): the bus partitions by
+it, so every event about one person is handled in order by one consumer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import topics
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LeadContact(Contract):
+    """What a person told us about themselves. Email and phone are PII: never logged."""
+
+    email: str | None = Field(default=None, repr=False)
+    phone: str | None = Field(default=None, repr=False)
+    name: str | None = Field(default=None, repr=False)
+    company: str | None = None
+    title: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    industry: str | None = None
+    employees: int | None = None
+    language: str | None = None
+    website: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
+    consent: bool | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class LeadReceived(Contract):
+    """A lead accepted by intake (answered 202). ``source`` is the lead source's name."""
+
+    type: ClassVar[str] = "lead.received.v1"
+    topic: ClassVar[str] = topics.LEAD_RECEIVED
+    schema_version: Literal[1] = 1
+    lead_id: str
+    source: str
+    source_kind: str = "api"
+    external_id: str | None = None
+    received_at: datetime
+    contact: LeadContact
+
+
+class ScoreReason(Contract):
+    rule: str
+    points: int
+
+
+class LeadQualified(Contract):
+    """A lead scored and merged with the person we already know."""
+
+    type: ClassVar[str] = "lead.qualified.v1"
+    topic: ClassVar[str] = topics.LEAD_QUALIFIED
+    schema_version: Literal[1] = 1
+    lead_id: str
+    person_id: str
+    source: str
+    received_at: datetime
+    contact: LeadContact
+    score: int
+    grade: Literal["hot", "warm", "cold"]
+    reasons: list[ScoreReason]
+    duplicate_of: str | None = None
+    known_owner: str | None = None
+    policy_version: int
+
+
+class LeadAssigned(Contract):
+    """A lead given to a rep (or parked in a queue when no rep could take it)."""
+
+    type: ClassVar[str] = "lead.assigned.v1"
+    topic: ClassVar[str] = topics.LEAD_ASSIGNED
+    schema_version: Literal[1] = 1
+    lead_id: str
+    received_at: datetime
+    assigned_at: datetime
+    owner: str | None
+    queue: str | None = None
+    rule: str | None
+    policy_version: int
+    grade: str
+    score: int
+    reason: Literal["routed", "reassigned", "claimed", "fallback"] = "routed"
+    previous_owner: str | None = None
+    notify: list[str] = Field(default_factory=list)
+
+
+class SlaEvent(Contract):
+    """A step of an SLA clock fired: reminder, escalation, reassignment, recycle, breach."""
+
+    type: ClassVar[str] = "lead.sla.v1"
+    topic: ClassVar[str] = topics.LEAD_SLA
+    schema_version: Literal[1] = 1
+    lead_id: str
+    clock: str
+    step: Literal["remind", "escalate", "reassign", "recycle", "breach", "offer_expired"]
+    owner: str | None
+    notify: list[str] = Field(default_factory=list)
+    due_at: datetime
+    fired_at: datetime
+    detail: str = ""
+
+
+class LeadActivity(Contract):
+    """A rep's action on a lead."""
+
+    type: ClassVar[str] = "lead.activity.v1"
+    topic: ClassVar[str] = topics.LEAD_ACTIVITY
+    schema_version: Literal[1] = 1
+    lead_id: str
+    actor: str
+    action: Literal["accepted", "contacted", "converted", "lost", "reassign", "claimed"]
+    reason: str | None = None
+    to_rep: str | None = None
+    at: datetime
+
+
+EVENT_TYPES: dict[str, type[Contract]] = {
+    cls.type: cls for cls in (LeadReceived, LeadQualified, LeadAssigned, SlaEvent, LeadActivity)
+}
+
+
+class Envelope(Contract):
+    """CloudEvents-shaped wrapper. ``id`` is unique per event and is what consumers dedup on."""
+
+    id: str = Field(default_factory=new_id)
+    type: str
+    source: str
+    time: datetime = Field(default_factory=utcnow)
+    subject: str
+    key: str
+    correlation_id: str
+    data: dict[str, Any]
+
+    @classmethod
+    def wrap(
+        cls,
+        payload: Contract,
+        *,
+        source: str,
+        subject: str,
+        key: str,
+        correlation_id: str,
+        id: str | None = None,
+    ) -> Envelope:
+        return cls(
+            id=id or new_id(),
+            type=payload.type,  # type: ignore[attr-defined]
+            source=source,
+            subject=subject,
+            key=key,
+            correlation_id=correlation_id,
+            data=payload.model_dump(mode="json"),
+        )
+
+    @property
+    def topic(self) -> str:
+        return EVENT_TYPES[self.type].topic  # type: ignore[attr-defined]
+
+    def payload(self) -> Contract:
+        """Returns the typed event; raises pydantic.ValidationError for a malformed one."""
+        return EVENT_TYPES[self.type].model_validate(self.data)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Envelope:
+        return cls.model_validate_json(raw)

@@ -1,0 +1,256 @@
+"""The database schema (SQLAlchemy Core), one definition for SQLite and PostgreSQL.
+
+Alembic migrations under shared/migrations are the way PostgreSQL gets it; the embedded
+SQLite file is created from these tables directly.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+TS = DateTime(timezone=True)
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
+# Outgoing events. A handler writes here in the same transaction as its effect (the outbox).
+# In distributed mode a relay publishes unpublished rows to Kafka; in embedded mode this table
+# *is* the durable event log that consumers read by seq.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", SEQ, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("topic", String(200), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("published_at", TS),
+)
+Index("ix_outbox_unpublished", outbox.c.seq, postgresql_where=outbox.c.published_at.is_(None))
+Index("ix_outbox_topic_seq", outbox.c.topic, outbox.c.seq)
+
+consumer_offsets = Table(
+    "consumer_offsets",
+    metadata,
+    Column("group_name", String(100), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+# Exactly-once effect: a consumer records each event id it handled in the effect's transaction.
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("processed_at", TS, nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("consumer", String(100), nullable=False),
+    Column("topic", String(200), nullable=False),
+    Column("event_id", String(64)),
+    Column("payload", LargeBinary, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("redriven_at", TS),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("kind", String(30), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_prefix", String(16), nullable=False),
+    Column("config", JSON, nullable=False, default=dict),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("key_prefix", String(16), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("rep_id", String(100)),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("body_hash", String(64), nullable=False),
+    Column("lead_id", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(100)),
+)
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("person_id", String(64), primary_key=True),
+    Column("data", JSON, nullable=False),
+    Column("owner", String(100)),
+    Column("lead_count", Integer, nullable=False, default=0),
+    Column("first_seen_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False),
+)
+
+person_keys = Table(
+    "person_keys",
+    metadata,
+    Column("identity_key", String(100), primary_key=True),
+    Column("person_id", String(64), nullable=False, index=True),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("lead_id", String(64), primary_key=True),
+    Column("person_id", String(64), index=True),
+    Column("source", String(100), nullable=False, index=True),
+    Column("identity_key", String(100), nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+    Column("received_at", TS, nullable=False),
+    Column("contact", JSON, nullable=False),
+    Column("score", Integer),
+    Column("grade", String(10)),
+    Column("reasons", JSON),
+    Column("duplicate_of", String(64)),
+    Column("state", String(20), nullable=False),
+    Column("owner", String(100), index=True),
+    Column("team", String(100)),
+    Column("queue", String(100)),
+    Column("policy_version", Integer),
+    Column("assigned_at", TS),
+    Column("updated_at", TS, nullable=False),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("lead_id", String(64), nullable=False, index=True),
+    Column("decided_at", TS, nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("rule", String(200)),
+    Column("strategy", String(50)),
+    Column("owner", String(100)),
+    Column("queue", String(100)),
+    Column("explanation", JSON, nullable=False),
+)
+
+lead_history = Table(
+    "lead_history",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("lead_id", String(64), nullable=False, index=True),
+    Column("at", TS, nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("detail", JSON, nullable=False),
+)
+
+# Fairness state lives here under row locks, never in a process's memory.
+rep_loads = Table(
+    "rep_loads",
+    metadata,
+    Column("rep_id", String(100), primary_key=True),
+    Column("open_leads", Integer, nullable=False, default=0),
+    Column("day", Date),
+    Column("assigned_today", Integer, nullable=False, default=0),
+    Column("assigned_total", Integer, nullable=False, default=0),
+    Column("converted_total", Integer, nullable=False, default=0),
+    Column("lost_total", Integer, nullable=False, default=0),
+    Column("last_assigned_at", TS),
+)
+
+routing_cursors = Table(
+    "routing_cursors",
+    metadata,
+    Column("cursor_key", String(200), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+# The fairness ledger: every credit granted or taken, so a decision can cite it.
+fairness_ledger = Table(
+    "fairness_ledger",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("rep_id", String(100), nullable=False, index=True),
+    Column("delta", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("by", String(100)),
+    Column("lead_id", String(64)),
+    Column("at", TS, nullable=False),
+)
+
+# Chat deliveries: an HTTP outbox. The notifier consumer inserts rows in its transaction; a
+# sender claims due rows, posts them and reschedules on rate limits or transient errors.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("dedup_key", String(200), nullable=False, unique=True),
+    Column("lead_id", String(64), nullable=False, index=True),
+    Column("recipient", String(100), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("platform", String(20), nullable=False),
+    Column("message", JSON, nullable=False),
+    Column("received_at", TS),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", TS, nullable=False),
+    Column("sent_at", TS),
+)
+Index("ix_deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
+
+# Durable SLA clocks: one row per ladder step; any router replica claims due rows.
+sla_clocks = Table(
+    "sla_clocks",
+    metadata,
+    Column("timer_id", String(200), primary_key=True),
+    Column("lead_id", String(64), nullable=False, index=True),
+    Column("clock", String(30), nullable=False),
+    Column("step", String(30), nullable=False),
+    Column("owner", String(100)),
+    Column("due_at", TS, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("fired_at", TS),
+    UniqueConstraint("lead_id", "clock", "step", name="uq_sla_lead_clock_step"),
+)
+Index("ix_sla_due", sla_clocks.c.state, sla_clocks.c.due_at)

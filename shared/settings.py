@@ -1,0 +1,48 @@
+"""Process configuration: one validated object, built at the entrypoint and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADRELAY_", extra="ignore")
+
+    mode: Literal["embedded", "distributed"] = "embedded"
+    data_dir: Path = Path("./leadrelay-data")
+    database_url: str | None = None
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_partitions: int = 6
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    policy_file: Path | None = None
+    # Salt for the identity-key HMAC: keys travel in Kafka keys and logs, so they must not be
+    # reversible to an email by a dictionary attack without it.
+    identity_salt: str = Field(default="leadrelay-demo-salt", repr=False)
+    max_body_bytes: int = 64 * 1024
+    consumer_max_retries: int = 3
+    notify_max_attempts: int = 8
+    notify_timeout_s: float = 10.0
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_demo_salt_in_distributed_mode(self) -> Settings:
+        if self.mode == "distributed" and self.identity_salt == "leadrelay-demo-salt":
+            raise ValueError("LEADRELAY_IDENTITY_SALT must be set to a secret in distributed mode")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'leadrelay.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

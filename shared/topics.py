@@ -1,0 +1,13 @@
+"""Topic names, in one place. A dead-letter topic exists per consumer group: ``<topic>.dlq.<group>``."""
+
+LEAD_RECEIVED = "lead.received"
+LEAD_QUALIFIED = "lead.qualified"
+LEAD_ASSIGNED = "lead.assigned"
+LEAD_SLA = "lead.sla"
+LEAD_ACTIVITY = "lead.activity"
+
+ALL = (LEAD_RECEIVED, LEAD_QUALIFIED, LEAD_ASSIGNED, LEAD_SLA, LEAD_ACTIVITY)
+
+
+def dead_letter(topic: str, group: str) -> str:
+    return f"{topic}.dlq.{group}"
