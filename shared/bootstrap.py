@@ -49,7 +49,7 @@ def build_bus(settings: Settings, store: SqlStore) -> Bus:
         return LocalBus(store)
     from shared.adapters.kafka_bus import KafkaBus
 
-    return KafkaBus(settings.kafka_bootstrap, partitions=settings.kafka_partitions)
+    return KafkaBus(settings.kafka_bootstrap, partitions=settings.kafka_partitions, prefix=settings.topic_prefix)
 
 
 def build_runtime(settings: Settings) -> Runtime:

@@ -117,7 +117,10 @@ def migrate() -> None:
     from shared.migrate import upgrade
 
     settings = Settings()
-    upgrade(settings.sqlalchemy_url)
+    if not settings.database_url:
+        err.print("[red]Set LEADRELAY_DATABASE_URL (postgresql+asyncpg://…); embedded mode needs no migration.[/red]")
+        raise typer.Exit(2)
+    upgrade(settings.database_url)
     err.print("database at the newest schema")
 
 
@@ -133,7 +136,8 @@ def topics_ensure() -> None:
 
     settings = Settings()
     names = all_topics()
-    run_async(KafkaBus(settings.kafka_bootstrap, partitions=settings.kafka_partitions).ensure_topics(names))
+    bus = KafkaBus(settings.kafka_bootstrap, partitions=settings.kafka_partitions, prefix=settings.topic_prefix)
+    run_async(bus.ensure_topics(names))
     err.print(f"{len(names)} topics present on {settings.kafka_bootstrap}")
 
 

@@ -31,13 +31,11 @@ from typing import Any
 from shared.identity import is_free_email_domain
 
 COMBINATORS = ("all", "any", "not")
-OPERATORS = (
-    "eq", "ne", "in", "not_in", "gte", "gt", "lte", "lt",
-    "matches", "contains", "exists", "free_domain",
-)  # fmt: skip
+OPERATORS = ("eq", "ne", "in", "not_in", "gte", "gt", "lte", "lt", "matches", "contains", "exists", "free_domain")
 
 # Personal data never appears in an explanation, which is stored and shown to managers.
 PII_FIELDS = frozenset({"email", "phone", "name"})
+
 
 class ConditionError(ValueError):
     """A ``when:`` clause that cannot be parsed. ``problems`` pairs a path inside the
@@ -176,10 +174,10 @@ class FieldTest:
     def holds(self, facts: Mapping[str, Any]) -> bool:
         value = fact(facts, self.field)
         if self.op == "exists":
-            return _present(value) == self.operand
+            return _present(value) is self.operand
         if self.op == "flag":
             # ``known_owner: true`` must work although the fact is a rep id, not a bool.
-            return value is self.operand if isinstance(value, bool) else _present(value) == self.operand
+            return value is self.operand if isinstance(value, bool) else _present(value) is self.operand
         if value is None:
             return False
         return COMPARISONS[self.op](value, self.operand)
@@ -322,10 +320,7 @@ class _Parser:
         if isinstance(value, Mapping):
             if not value:
                 self.problem(path, "an empty operator mapping tests nothing")
-            tests = tuple(
-                self.operator(name, str(op), operand, _join(path, str(op)))
-                for op, operand in value.items()
-            )
+            tests = tuple(self.operator(name, str(op), operand, _join(path, str(op))) for op, operand in value.items())
             return tests[0] if len(tests) == 1 else AllOf(tests)
         return FieldTest(name, "eq", self.scalar(value, path))
 

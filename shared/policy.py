@@ -23,7 +23,8 @@ import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cached_property, lru_cache
+from functools import lru_cache
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 import holidays as holiday_calendars
@@ -75,19 +76,22 @@ def _problems(problems: Sequence[tuple[str, str]]) -> PydanticCustomError:
     return PydanticCustomError("policy", "policy problems", {"problems": list(problems)})
 
 
-def raise_if(problems: Sequence[tuple[str, str]]) -> None:
+def _raise_if(problems: Sequence[tuple[str, str]]) -> None:
     if problems:
         raise _problems(problems)
 
 
-def _duplicates(section: str, key: str, values: Sequence[str], what: str) -> list[tuple[str, str]]:
+def _duplicates(
+    section: str, key: str, values: Sequence[str], what: str, shown_as: str = ""
+) -> list[tuple[str, str]]:
+    """A problem for every value seen before. ``shown_as`` is the section's full path, for the
+    message, when ``section`` is relative to the model being validated."""
     first_seen: dict[str, int] = {}
     problems = []
     for index, value in enumerate(values):
         if value in first_seen:
-            problems.append(
-                (f"{section}[{index}].{key}", f"duplicate {what} {value!r} (also {section}[{first_seen[value]}])")
-            )
+            also = f"{shown_as or section}[{first_seen[value]}]"
+            problems.append((f"{section}[{index}].{key}", f"duplicate {what} {value!r} (also {also})"))
         first_seen.setdefault(value, index)
     return problems
 
@@ -101,8 +105,13 @@ def _did_you_mean(name: str, known: Iterable[str]) -> str:
 
 _DURATION_PART = re.compile(r"(\d+)\s*([wdhms])")
 _DURATION = re.compile(r"\s*(?:\d+\s*[wdhms]\s*)+")
-_UNIT = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
-         "m": timedelta(minutes=1), "s": timedelta(seconds=1)}  # fmt: skip
+_UNIT = {
+    "w": timedelta(weeks=1),
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+    "s": timedelta(seconds=1),
+}
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -111,11 +120,11 @@ def parse_duration(value: Any) -> timedelta:
         duration = value
     else:
         text = value if isinstance(value, str) else repr(value)
-        units = [unit for _, unit in _DURATION_PART.findall(text)]
+        parts = _DURATION_PART.findall(text)
+        units = [unit for _, unit in parts]
         if not _DURATION.fullmatch(text) or len(units) != len(set(units)):
             raise ValueError(f"bad duration {text!r} (use e.g. 90s, 15m, 4h, 1d, 1h30m)")
-        duration = sum((int(n) * _UNIT[unit] for n, unit in _DURATION_PART.findall(text)),
-                       timedelta())  # fmt: skip
+        duration = sum((int(count) * _UNIT[unit] for count, unit in parts), timedelta())
     if duration <= timedelta():
         raise ValueError("a duration must be longer than zero")
     return duration
@@ -247,7 +256,7 @@ ClockTime = Annotated[
     TimeOfDay,
     PlainValidator(TimeOfDay.parse),
     PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d{2}:\d{2}$", "examples": ["09:00", "24:00"]}),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "examples": ["09:00", "24:00"]}),
 ]
 Days = Annotated[
     tuple[Weekday, ...],
@@ -258,7 +267,7 @@ Moment = Annotated[
     date | datetime,
     PlainValidator(_parse_moment),
     PlainSerializer(lambda moment: moment.isoformat(), return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2026-12-01"]}),
+    WithJsonSchema({"type": "string", "examples": ["2026-12-01", "2026-12-01T09:00"]}),
 ]
 TimeZoneName = Annotated[str, AfterValidator(_known_timezone)]
 Identifier = Annotated[str, Field(min_length=1, pattern=_ID_PATTERN)]
@@ -343,7 +352,7 @@ class BusinessHours(WorkingHours):
     @model_validator(mode="after")
     def _same_day(self) -> BusinessHours:
         if self.end < self.start:
-            raise _problems([("end", "business hours cannot run past midnight; end by \"24:00\"")])
+            raise _problems([("end", 'business hours cannot run past midnight; end by "24:00"')])
         if clash := sorted(set(self.extra_holidays) & set(self.extra_workdays)):
             raise _problems([("extra_workdays", f"{clash[0]} is also an extra holiday")])
         return self
@@ -448,11 +457,9 @@ class Territory(Section):
         return self
 
     def contains(self, facts: Mapping[str, Any]) -> bool:
+        dimensions = (("country", self.countries), ("region", self.regions), ("city", self.cities))
         return all(
-            _folded(facts.get(fact)) in {_folded(value) for value in values}
-            for fact, values in (("country", self.countries), ("region", self.regions),
-                                 ("city", self.cities))  # fmt: skip
-            if values
+            _folded(facts.get(fact)) in {_folded(value) for value in values} for fact, values in dimensions if values
         )
 
 
@@ -502,7 +509,8 @@ class ScoringPolicy(Section):
 
     @model_validator(mode="after")
     def _unique_names(self) -> ScoringPolicy:
-        raise_if(_duplicates("rules", "name", [rule.name for rule in self.rules], "rule name"))
+        names = [rule.name for rule in self.rules]
+        _raise_if(_duplicates("rules", "name", names, "rule name", shown_as="scoring.rules"))
         return self
 
 
@@ -510,9 +518,11 @@ class ScoringPolicy(Section):
 
 
 class FirstTouch(Section):
-    hot: Duration = timedelta(minutes=15)
-    warm: Duration = timedelta(hours=4)
-    cold: Duration = timedelta(days=1)
+    """How soon the owner must contact a lead, by grade; ``null`` means no clock for that grade."""
+
+    hot: Duration | None = timedelta(minutes=15)
+    warm: Duration | None = timedelta(hours=4)
+    cold: Duration | None = timedelta(days=1)
 
 
 class Ladder(Section):
@@ -525,7 +535,7 @@ class Ladder(Section):
     @model_validator(mode="after")
     def _ascending(self) -> Ladder:
         steps = [(name, share) for name, share in self.steps() if share is not None]
-        for (before, earlier), (name, later) in zip(steps, steps[1:], strict=False):
+        for (before, earlier), (name, later) in pairwise(steps):
             if later <= earlier:
                 raise _problems([(name, f"must come after {before} ({format_percentage(earlier)})")])
         return self
@@ -541,8 +551,9 @@ class SlaPolicy(Section):
     ladder: Ladder = Ladder()
     recycle_unworked_after: Duration | None = timedelta(days=7)  # back to the team pool
 
-    def first_touch_for(self, grade: Grade) -> timedelta:
-        return getattr(self.first_touch, grade)  # type: ignore[no-any-return]
+    def first_touch_for(self, grade: Grade) -> timedelta | None:
+        target: timedelta | None = getattr(self.first_touch, grade)
+        return target
 
 
 # --- routing -----------------------------------------------------------------------------------
@@ -588,7 +599,7 @@ class RoutingRule(Section):
             problems.append(("floor", "only performance_weighted takes a floor"))
         if self.strategy == "owner" and not self.pool.is_empty():
             problems.append(("pool", "the owner strategy picks the lead's owner; it takes no pool"))
-        raise_if(problems)
+        _raise_if(problems)
         return self
 
     @property
@@ -649,39 +660,31 @@ class Policy(Section):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Policy:
-        raise_if(_reference_problems(self))
+        _raise_if(_reference_problems(self))
         return self
 
-    # --- lookups ---
-
-    @cached_property
-    def _reps_by_id(self) -> dict[str, Rep]:
-        return {rep.id: rep for rep in self.reps}
-
-    @cached_property
-    def _teams_by_name(self) -> dict[str, Team]:
-        return {team.name: team for team in self.teams}
+    # --- lookups (linear scans: rosters are small, and nothing cached can go stale) ---
 
     @property
     def rep_ids(self) -> tuple[str, ...]:
-        return tuple(sorted(self._reps_by_id))
+        return tuple(sorted(rep.id for rep in self.reps))
 
     def rep(self, rep_id: str) -> Rep:
         """Returns the rep; raises KeyError for an id the policy does not name."""
-        try:
-            return self._reps_by_id[rep_id]
-        except KeyError:
-            raise KeyError(f"unknown rep {rep_id!r}") from None
+        for rep in self.reps:
+            if rep.id == rep_id:
+                return rep
+        raise KeyError(f"unknown rep {rep_id!r}")
 
     def has_rep(self, rep_id: str | None) -> bool:
-        return rep_id in self._reps_by_id
+        return any(rep.id == rep_id for rep in self.reps)
 
     def team(self, name: str) -> Team:
         """Returns the team; raises KeyError for a name the policy does not name."""
-        try:
-            return self._teams_by_name[name]
-        except KeyError:
-            raise KeyError(f"unknown team {name!r}") from None
+        for team in self.teams:
+            if team.name == name:
+                return team
+        raise KeyError(f"unknown team {name!r}")
 
     def manager_of(self, rep_id: str) -> str:
         """The manager of the rep's team."""
@@ -692,8 +695,8 @@ class Policy(Section):
 
     def chat_for(self, person_id: str) -> ChatDestination | None:
         """Where to message a rep or a manager, if the policy says."""
-        if person_id in self._reps_by_id:
-            return self._reps_by_id[person_id].chat
+        if self.has_rep(person_id):
+            return self.rep(person_id).chat
         manager = self.manager(person_id)
         return manager.chat if manager else None
 
@@ -751,8 +754,8 @@ def _reference_problems(policy: Policy) -> list[tuple[str, str]]:
         if policy.territories:
             for position, territory in enumerate(rep.territories):
                 if territory != WILDCARD:
-                    unknown(f"reps[{index}].territories[{position}]", "territory", territory,
-                            sorted(policy.territories))  # fmt: skip
+                    path = f"reps[{index}].territories[{position}]"
+                    unknown(path, "territory", territory, sorted(policy.territories))
     for index, team in enumerate(policy.teams):
         if manager_ids:
             unknown(f"teams[{index}].manager", "manager", team.manager, people)
@@ -779,7 +782,9 @@ class _PolicyLoader(yaml.SafeLoader):
 
 
 _PolicyLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")]
+    first: [
+        (tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _PolicyLoader.add_implicit_resolver(
@@ -831,6 +836,8 @@ def policy_from_dict(data: Any) -> Policy:
 def _path(location: Sequence[str | int]) -> str:
     path = ""
     for part in location:
+        if part == "[key]":  # pydantic's marker for a bad mapping key; the key itself came just before
+            continue
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
 

@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_partitions: int = 6
+    # Lets several pipelines (tests, staging beside production) share one Kafka cluster.
+    topic_prefix: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = None
@@ -39,9 +41,12 @@ class Settings(BaseSettings):
 
     @property
     def sqlalchemy_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'leadrelay.db').resolve()}"
+        # Embedded mode is SQLite by definition: its event log relies on SQLite's single writer.
+        if self.mode == "embedded":
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'leadrelay.db').resolve()}"
+        if not self.database_url:
+            raise ValueError("LEADRELAY_DATABASE_URL is required in distributed mode")
+        return self.database_url
 
     @property
     def base_url(self) -> str:

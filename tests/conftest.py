@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.bootstrap import apply_policy, build_app, build_runtime, create_source, prepare_embedded, run_services
+from shared.migrate import upgrade
 from shared.runtime import Runtime
 from shared.security import TOKEN_PREFIX, hash_secret, new_secret, visible_prefix
 from shared.settings import Settings
@@ -45,7 +51,7 @@ def chat_messages_for(chat: FakeChat, lead_id: str) -> list:
 
 
 @dataclass
-class Embedded:
+class Pipeline:
     runtime: Runtime
     client: httpx.AsyncClient
     source_key: str
@@ -73,18 +79,76 @@ class Embedded:
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def embedded(tmp_path: Path, chat: FakeChat) -> AsyncIterator[Embedded]:
-    """The whole embedded pipeline in this event loop, HTTP through ASGI (no socket)."""
-    settings = Settings(data_dir=tmp_path / "data", public_url="http://leadrelay.test")
-    runtime = build_runtime(settings)
-    await prepare_embedded(runtime, None)
+async def start_pipeline(runtime: Runtime, chat: FakeChat, *, embedded: bool) -> tuple[Pipeline, asyncio.Event, asyncio.Task]:
+    if embedded:
+        await prepare_embedded(runtime, None)
     await apply_policy(runtime, policy_text(chat), "test")
     key = await create_source(runtime, "web")
-    app = build_app(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(run_services(runtime, ("scoring", "router", "notifier"), stop))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://leadrelay.test") as client:
-        yield Embedded(runtime, client, key)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(runtime)), base_url="http://leadrelay.test")
+    return Pipeline(runtime, client, key), stop, task
+
+
+async def stop_pipeline(pipeline: Pipeline, stop: asyncio.Event, task: asyncio.Task) -> None:
+    await pipeline.client.aclose()
     stop.set()
     await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def embedded(tmp_path: Path, chat: FakeChat) -> AsyncIterator[Pipeline]:
+    """The whole embedded pipeline in this event loop, HTTP through ASGI (no socket)."""
+    settings = Settings(data_dir=tmp_path / "data", public_url="http://leadrelay.test")
+    pipeline, stop, task = await start_pipeline(build_runtime(settings), chat, embedded=True)
+    yield pipeline
+    await stop_pipeline(pipeline, stop, task)
+
+
+def infra(name: str) -> str:
+    """The address of a real Kafka or PostgreSQL. Missing is a failure, never a skip."""
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: start Kafka and PostgreSQL with `eval \"$(bash deploy/up.sh)\"` "
+                    "(deploy/test.sh does this)", pytrace=False)
+    return value
+
+
+@asynccontextmanager
+async def scratch_database() -> AsyncIterator[str]:
+    """A new PostgreSQL database for one test, migrated to the newest schema with alembic."""
+    base = infra("LEADRELAY_TEST_DATABASE_URL")
+    name = f"lr_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.rsplit("/", 1)[0] + "/" + name
+    try:
+        await asyncio.to_thread(upgrade, url)
+        yield url
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+def distributed_settings(database_url: str, prefix: str) -> Settings:
+    return Settings(mode="distributed", database_url=database_url, kafka_bootstrap=infra("LEADRELAY_TEST_KAFKA"),
+                    topic_prefix=prefix, kafka_partitions=3, identity_salt="test-salt",
+                    public_url="http://leadrelay.test")
+
+
+@pytest.fixture(params=["embedded", "distributed"])
+async def pipeline(request: pytest.FixtureRequest, tmp_path: Path, chat: FakeChat) -> AsyncIterator[Pipeline]:
+    """The same pipeline on both backends: SQLite + local log, or PostgreSQL + Kafka."""
+    if request.param == "embedded":
+        settings = Settings(data_dir=tmp_path / "data", public_url="http://leadrelay.test")
+        running = await start_pipeline(build_runtime(settings), chat, embedded=True)
+        yield running[0]
+        await stop_pipeline(*running)
+        return
+    async with scratch_database() as url:
+        settings = distributed_settings(url, f"t{uuid.uuid4().hex[:8]}.")
+        running = await start_pipeline(build_runtime(settings), chat, embedded=False)
+        yield running[0]
+        await stop_pipeline(*running)

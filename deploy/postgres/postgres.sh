@@ -118,6 +118,8 @@ ensure_db() {
   # (no `| grep -q`: with pipefail an early-exiting grep can fail the check)
   [[ "$(psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$USER_NAME'")" == 1 ]] ||
     psql_admin -c "CREATE ROLE $USER_NAME LOGIN PASSWORD '$PASSWORD'"
+  # CREATEDB: the test suite gives every test a database of its own.
+  psql_admin -qc "ALTER ROLE $USER_NAME CREATEDB"
   [[ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'")" == 1 ]] ||
     psql_admin -c "CREATE DATABASE $DB OWNER $USER_NAME"
 }

@@ -83,7 +83,5 @@ def business_calendar(hours: BusinessHours, tz: str) -> BusinessCalendar:
 def describe_load(rep: Rep, load: RepLoad) -> str:
     """``open 3/40, today 1/15`` (a cap is left out when the rep has none)."""
     open_part = f"open {load.open}" + (f"/{rep.capacity.open}" if rep.capacity.open is not None else "")
-    today = f"today {load.assigned_today}" + (
-        f"/{rep.capacity.per_day}" if rep.capacity.per_day is not None else ""
-    )
+    today = f"today {load.assigned_today}" + (f"/{rep.capacity.per_day}" if rep.capacity.per_day is not None else "")
     return f"{open_part}, {today}"

@@ -191,13 +191,8 @@ class _RulePool:
 def _decide_within(
     rule: RoutingRule, pool: _RulePool, policy: Policy, roster: RosterState, now: datetime, context: dict[str, Any]
 ) -> RoutingDecision:
-    verdicts = list(pool.dropped)
-    available = []
-    for rep in pool.ring:
-        why_not = _verdict(rep, policy, roster, now, verdicts)
-        if why_not is None:
-            available.append(rep.id)
-    verdicts.sort(key=lambda verdict: verdict.rep)
+    verdicts = sorted([*pool.dropped, *(_judge(rep, policy, roster, now) for rep in pool.ring)], key=_by_rep)
+    available = [verdict.rep for verdict in verdicts if verdict.kept]
 
     if not available:
         return _backup_or_queue(rule, pool, policy, roster, now, verdicts, context)
@@ -234,14 +229,16 @@ def _decide_within(
     )
 
 
-def _verdict(rep: Rep, policy: Policy, roster: RosterState, now: datetime, verdicts: list[CandidateVerdict],
-             role: str = "") -> str | None:  # fmt: skip
-    """Records the rep's availability verdict; returns why they are unavailable, or None."""
+def _judge(rep: Rep, policy: Policy, roster: RosterState, now: datetime, role: str = "") -> CandidateVerdict:
+    """Whether a rep who covers the lead can take it now; ``role`` prefixes the reason."""
     load = roster.load_of(rep.id)
     why_not = unavailability(rep, policy, load, now)
     reason = why_not or f"available ({describe_load(rep, load)})"
-    verdicts.append(CandidateVerdict(rep=rep.id, kept=why_not is None, reason=f"{role}{reason}"))
-    return why_not
+    return CandidateVerdict(rep=rep.id, kept=why_not is None, reason=f"{role}{reason}")
+
+
+def _by_rep(verdict: CandidateVerdict) -> str:
+    return verdict.rep
 
 
 def _pick(rule: RoutingRule, pool: _RulePool, available: list[str], roster: RosterState) -> Pick:
@@ -278,11 +275,12 @@ def _backup_or_queue(
     for rep in pool.ring:
         if rep.backup and rep.backup not in in_ring and policy.has_rep(rep.backup):
             backing.setdefault(rep.backup, rep.id)
-    available = [
-        backup
+    backups = [
+        _judge(policy.rep(backup), policy, roster, now, role=f"backup for {covered}: ")
         for backup, covered in backing.items()
-        if _verdict(policy.rep(backup), policy, roster, now, verdicts, f"backup for {covered}: ") is None
     ]
+    verdicts = verdicts + backups
+    available = [verdict.rep for verdict in backups if verdict.kept]
     if available:
         pick = strategies.least_loaded(sorted(available), roster.loads)
         assert pick.rep is not None
@@ -339,7 +337,8 @@ def _pool_for(rule: RoutingRule, lead: RoutingLead, policy: Policy) -> _RulePool
     key_parts = []
     if rule.strategy == "value_tier":
         grade = lead.facts.get("grade")
-        tier = (rule.tiers or {}).get(grade)  # type: ignore[call-overload]
+        tiers: Mapping[Any, tuple[str, ...]] = rule.tiers or {}
+        tier = tiers.get(grade)
         if tier is None:
             return _RulePool(ring=(), why_empty=f"no tier for grade {grade!r}")
         key_parts.append(f"grade={grade}")
@@ -377,7 +376,9 @@ def _members(rule: RoutingRule, policy: Policy) -> list[Rep]:
     ]
 
 
-def _mismatch(rep: Rep, rule: RoutingRule, tier: tuple[str, ...] | None, labels: dict[str, tuple[str, ...]]) -> str | None:
+def _mismatch(
+    rep: Rep, rule: RoutingRule, tier: tuple[str, ...] | None, labels: Mapping[MatchDimension, tuple[str, ...]]
+) -> str | None:
     """Why ``rep`` does not cover the lead under ``rule``, or None when they do."""
     if rule.pool.seniority and rep.seniority not in rule.pool.seniority:
         return f"seniority {rep.seniority} not in [{', '.join(rule.pool.seniority)}]"

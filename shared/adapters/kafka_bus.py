@@ -40,11 +40,12 @@ class _LoggingRebalance(ConsumerRebalanceListener):
 
 
 class KafkaSubscription:
-    def __init__(self, bootstrap: str, group: str, topics: Sequence[str]) -> None:
+    def __init__(self, bootstrap: str, group: str, topics: Sequence[str], prefix: str = "") -> None:
         self.group = group
-        self.topics = list(topics)
+        self.prefix = prefix
+        self.topics = [prefix + topic for topic in topics]
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+            bootstrap_servers=bootstrap, group_id=prefix + group, enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=100, session_timeout_ms=10000,
             heartbeat_interval_ms=1000, retry_backoff_ms=200,
         )
@@ -62,14 +63,14 @@ class KafkaSubscription:
         deliveries = []
         for tp, records in batches.items():
             for record in records:
-                deliveries.append(Delivery(tp.topic, (record.key or b"").decode(), record.value or b"",
-                                           tp.partition, record.offset))
+                deliveries.append(Delivery(tp.topic.removeprefix(self.prefix), (record.key or b"").decode(),
+                                           record.value or b"", tp.partition, record.offset))
         return deliveries
 
     async def commit(self, deliveries: Sequence[Delivery]) -> None:
         offsets: dict[TopicPartition, int] = {}
         for d in deliveries:
-            tp = TopicPartition(d.topic, d.partition)
+            tp = TopicPartition(self.prefix + d.topic, d.partition)
             offsets[tp] = max(offsets.get(tp, 0), d.offset + 1)
         try:
             await self.consumer.commit(offsets)
@@ -84,9 +85,10 @@ class KafkaSubscription:
 
 
 class KafkaBus:
-    def __init__(self, bootstrap: str, *, partitions: int = 6) -> None:
+    def __init__(self, bootstrap: str, *, partitions: int = 6, prefix: str = "") -> None:
         self.bootstrap = bootstrap
         self.partitions = partitions
+        self.prefix = prefix
         self.producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -112,7 +114,8 @@ class KafkaBus:
         await admin.start()
         try:
             existing = set(await admin.list_topics())
-            missing = [NewTopic(name, self.partitions, 1) for name in sorted(set(names)) if name not in existing]
+            wanted = sorted({self.prefix + name for name in names})
+            missing = [NewTopic(name, self.partitions, 1) for name in wanted if name not in existing]
             if missing:
                 try:
                     await admin.create_topics(missing)
@@ -129,10 +132,11 @@ class KafkaBus:
         try:
             await self.start()
             assert self.producer is not None
-            futures = [await self.producer.send(topic, payload, key=key.encode()) for topic, key, payload in records]
+            futures = [await self.producer.send(self.prefix + topic, payload, key=key.encode())
+                       for topic, key, payload in records]
             await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
         except (KafkaError, TimeoutError, OSError) as exc:
             raise BusUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     def subscribe(self, group: str, topics: Sequence[str]) -> KafkaSubscription:
-        return KafkaSubscription(self.bootstrap, group, topics)
+        return KafkaSubscription(self.bootstrap, group, topics, self.prefix)

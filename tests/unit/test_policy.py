@@ -92,8 +92,8 @@ def test_loads_the_sketch_from_the_design() -> None:
 def test_the_bundled_example_loads_and_covers_every_hour_with_a_24x7_team() -> None:
     text = resources.files("shared").joinpath("example_policy.yaml").read_text(encoding="utf-8")
     policy = load_policy(text)
-    round_the_clock = [rep for rep in policy.reps if rep.working_hours and rep.working_hours.describe()
-                       == "mon,tue,wed,thu,fri,sat,sun 00:00-24:00"]  # fmt: skip
+    all_week = "mon,tue,wed,thu,fri,sat,sun 00:00-24:00"
+    round_the_clock = [rep for rep in policy.reps if rep.working_hours and rep.working_hours.describe() == all_week]
     assert {rep.team for rep in round_the_clock} == {"smb"}
     assert all(policy.rep(rep.backup) in round_the_clock for rep in policy.reps if rep.team == "enterprise")
     assert [rule.name for rule in policy.rules][-1] == "catch-all"
@@ -158,7 +158,7 @@ def test_clock_times_accept_24_00_as_the_end_of_the_day() -> None:
 def test_bad_clock_times_are_reported() -> None:
     working = {"start": "9am", "end": "24:30"}
     assert problems_of(with_(business_hours=working)) == [
-        "business_hours.start: bad time '9am' (use \"HH:MM\" in quotes, e.g. \"09:00\")",
+        'business_hours.start: bad time \'9am\' (use "HH:MM" in quotes, e.g. "09:00")',
         "business_hours.end: bad time '24:30' (from 00:00 to 24:00)",
     ]
 
@@ -231,11 +231,18 @@ def test_every_shape_problem_is_listed_with_its_path() -> None:
 def test_unknown_names_are_reported_with_their_path_and_a_suggestion() -> None:
     document = with_(
         teams=[{"name": "sales", "manager": "mgr"}, {"name": "enterprise", "manager": "mgr"}],
-        rules=[{"name": "a"}, {"name": "b"}, {"name": "c", "pool": {"team": "enterprize", "reps": ["rep-a", "rep-bee"]}}],
+        rules=[
+            {"name": "a"},
+            {"name": "b"},
+            {"name": "c", "pool": {"team": "enterprize", "reps": ["rep-a", "rep-bee"]}},
+        ],
         accounts={"WWW.Acme.com": "nobody"},
     )
-    document["reps"] = [*MINIMAL["reps"], {"id": "rep-c", "team": "smb", "backup": "rep-c"},
-                        {"id": "rep-d", "team": "sales", "backup": "rep-bb"}]  # fmt: skip
+    document["reps"] = [
+        *MINIMAL["reps"],
+        {"id": "rep-c", "team": "smb", "backup": "rep-c"},
+        {"id": "rep-d", "team": "sales", "backup": "rep-bb"},
+    ]
     assert problems_of(document) == [
         "reps[2].team: unknown team 'smb'",
         "reps[2].backup: a rep cannot be their own backup",
@@ -253,7 +260,7 @@ def test_duplicate_ids_and_names_are_reported() -> None:
         scoring={"rules": [{"name": "s", "points": 1}, {"name": "s", "points": 2}]},
     )
     assert problems_of(document) == [
-        "scoring.rules[1].name: duplicate rule name 's' (also rules[0])",
+        "scoring.rules[1].name: duplicate rule name 's' (also scoring.rules[0])",
     ]
     del document["scoring"]
     assert problems_of(document) == [
@@ -288,16 +295,16 @@ def test_a_territory_must_say_where_it_is() -> None:
 @pytest.mark.parametrize(
     ("rule", "problem"),
     [
-        ({"strategy": "round_robin", "tiers": {"hot": ["senior"]}}, "rules[0].tiers: only the value_tier strategy takes tiers"),
-        ({"strategy": "least_loaded", "then": "round_robin"}, "rules[0].then: only territory, industry and value_tier take 'then'"),
-        ({"strategy": "round_robin", "floor": "5%"}, "rules[0].floor: only performance_weighted takes a floor"),
-        ({"strategy": "owner", "pool": {"team": "sales"}}, "rules[0].pool: the owner strategy picks the lead's owner; it takes no pool"),
-        ({"strategy": "random"}, "rules[0].strategy: input should be 'round_robin', 'weighted_round_robin', 'least_loaded', "
+        ({"strategy": "round_robin", "tiers": {"hot": ["senior"]}}, "tiers: only the value_tier strategy takes tiers"),
+        ({"strategy": "least_loaded", "then": "round_robin"}, "then: only territory, industry and value_tier take 'then'"),
+        ({"strategy": "round_robin", "floor": "5%"}, "floor: only performance_weighted takes a floor"),
+        ({"strategy": "owner", "pool": {"team": "sales"}}, "pool: the owner strategy picks the lead's owner; it takes no pool"),
+        ({"strategy": "random"}, "strategy: input should be 'round_robin', 'weighted_round_robin', 'least_loaded', "
                                  "'performance_weighted', 'territory', 'industry', 'value_tier' or 'owner'"),
     ],
 )  # fmt: skip
 def test_strategy_options_must_fit_the_strategy(rule: dict, problem: str) -> None:
-    assert problems_of(with_(rules=[{"name": "r", **rule}])) == [problem]
+    assert problems_of(with_(rules=[{"name": "r", **rule}])) == [f"rules[0].{problem}"]
 
 
 def test_unknown_time_zones_and_holiday_calendars_are_refused() -> None:

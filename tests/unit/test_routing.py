@@ -113,7 +113,11 @@ def test_a_rule_with_nobody_covering_the_lead_passes_it_to_the_next_rule() -> No
 
 def test_pool_selectors_combine() -> None:
     policy = make_policy(
-        [rep("rep-a", seniority="senior"), rep("rep-b", seniority="junior"), rep("rep-c", team="support", seniority="senior")],
+        [
+            rep("rep-a", seniority="senior"),
+            rep("rep-b", seniority="junior"),
+            rep("rep-c", team="support", seniority="senior"),
+        ],
         [{"name": "seniors-in-sales", "strategy": "least_loaded", "pool": {"team": "sales", "seniority": ["senior"]}}],
     )
     decision = route(policy)
@@ -184,10 +188,20 @@ def test_never_picks_a_paused_rep() -> None:
 
 def test_never_picks_a_rep_at_their_open_cap_or_daily_cap() -> None:
     policy = make_policy(
-        [rep("rep-a", capacity={"open": 40}), rep("rep-b", capacity={"per_day": 15}), rep("rep-c", capacity={"open": 40, "per_day": 15})],
+        [
+            rep("rep-a", capacity={"open": 40}),
+            rep("rep-b", capacity={"per_day": 15}),
+            rep("rep-c", capacity={"open": 40, "per_day": 15}),
+        ],
         [{"name": "least", "strategy": "least_loaded"}],
     )
-    roster = RosterState(loads={"rep-a": RepLoad(open=40), "rep-b": RepLoad(assigned_today=15), "rep-c": RepLoad(open=39, assigned_today=14)})
+    roster = RosterState(
+        loads={
+            "rep-a": RepLoad(open=40),
+            "rep-b": RepLoad(assigned_today=15),
+            "rep-c": RepLoad(open=39, assigned_today=14),
+        }
+    )
     decision = route(policy, roster=roster)
     assert reasons(decision) == {
         "rep-a": "at capacity (open 40/40)",
@@ -206,11 +220,13 @@ def test_the_time_must_carry_a_zone() -> None:
 
 
 def test_when_nobody_in_the_pool_is_available_a_backup_takes_the_lead() -> None:
-    policy = make_policy(
-        [rep("rep-a", paused=True, backup="rep-s"), rep("rep-b", paused=True, backup="rep-t"),
-         rep("rep-s", team="support"), rep("rep-t", team="support")],
-        [{"name": "sales", "pool": {"team": "sales"}}],
-    )  # fmt: skip
+    reps = [
+        rep("rep-a", paused=True, backup="rep-s"),
+        rep("rep-b", paused=True, backup="rep-t"),
+        rep("rep-s", team="support"),
+        rep("rep-t", team="support"),
+    ]
+    policy = make_policy(reps, [{"name": "sales", "pool": {"team": "sales"}}])
     decision = route(policy, roster=RosterState(loads={"rep-s": RepLoad(open=3)}))
     assert (decision.owner, decision.via, decision.rule) == ("rep-t", "backup", "sales")
     assert reasons(decision)["rep-t"] == "backup for rep-b: available (open 0, today 0)"
@@ -229,7 +245,9 @@ def test_a_backup_must_be_available_too() -> None:
 
 
 def test_when_nobody_nor_a_backup_is_available_the_lead_waits_in_the_team_queue_and_the_manager_is_told() -> None:
-    policy = make_policy([rep("rep-a", paused=True), rep("rep-b", paused=True)], [{"name": "sales", "pool": {"team": "sales"}}])
+    policy = make_policy(
+        [rep("rep-a", paused=True), rep("rep-b", paused=True)], [{"name": "sales", "pool": {"team": "sales"}}]
+    )
     decision = route(policy)
     assert (decision.owner, decision.queue, decision.via) == (None, "sales-pool", "queue")
     assert decision.notify == ["mgr-sales"]
@@ -237,7 +255,9 @@ def test_when_nobody_nor_a_backup_is_available_the_lead_waits_in_the_team_queue_
 
 
 def test_a_team_without_its_own_queue_uses_the_policy_queue_and_still_tells_its_manager() -> None:
-    policy = make_policy([rep("rep-a", team="support", paused=True)], [{"name": "support", "pool": {"team": "support"}}])
+    policy = make_policy(
+        [rep("rep-a", team="support", paused=True)], [{"name": "support", "pool": {"team": "support"}}]
+    )
     decision = route(policy)
     assert (decision.queue, decision.notify) == ("unassigned", ["mgr-support"])
 
@@ -271,7 +291,10 @@ def test_each_territory_rotates_on_its_own_cursor() -> None:
     policy = make_policy(
         [rep("rep-a", territories=["east"]), rep("rep-b", territories=["east"]), rep("rep-c", territories=["west"])],
         [{"name": "by-territory", "strategy": "territory"}],
-        territories={"east": {"countries": ["CN"], "regions": ["Shanghai"]}, "west": {"countries": ["CN"], "regions": ["Sichuan"]}},
+        territories={
+            "east": {"countries": ["CN"], "regions": ["Shanghai"]},
+            "west": {"countries": ["CN"], "regions": ["Sichuan"]},
+        },
     )
     east, west = {"country": "CN", "region": "Shanghai"}, {"country": "CN", "region": "Sichuan"}
     assert route_many(policy, [east, west, east, west, east]) == ["rep-a", "rep-c", "rep-b", "rep-c", "rep-a"]
@@ -335,8 +358,8 @@ def test_weighted_cycle_spreads_a_heavy_rep_out() -> None:
 
 
 def test_least_loaded_picks_the_fewest_open_leads_then_today_then_longest_waiting_then_id() -> None:
-    policy = make_policy([rep(rep_id) for rep_id in ("rep-a", "rep-b", "rep-c", "rep-d")],
-                         [{"name": "least", "strategy": "least_loaded"}])  # fmt: skip
+    reps = [rep(rep_id) for rep_id in ("rep-a", "rep-b", "rep-c", "rep-d")]
+    policy = make_policy(reps, [{"name": "least", "strategy": "least_loaded"}])
     earlier, later = datetime(2026, 6, 3, 8, 0, tzinfo=SHANGHAI), datetime(2026, 6, 3, 9, 0, tzinfo=SHANGHAI)
     loads = {
         "rep-a": RepLoad(open=5),
@@ -353,8 +376,8 @@ def test_least_loaded_picks_the_fewest_open_leads_then_today_then_longest_waitin
 
 
 def test_performance_weighting_follows_conversion_but_keeps_new_and_weak_reps_fed() -> None:
-    policy = make_policy([rep("rep-star"), rep("rep-new"), rep("rep-weak")],
-                         [{"name": "perf", "strategy": "performance_weighted", "floor": "5%"}])  # fmt: skip
+    rules = [{"name": "perf", "strategy": "performance_weighted", "floor": "5%"}]
+    policy = make_policy([rep("rep-star"), rep("rep-new"), rep("rep-weak")], rules)
     rates = {"rep-star": 0.30, "rep-new": None, "rep-weak": 0.0}
     today = Counter[str]()
     for _ in range(70):
@@ -405,7 +428,9 @@ def test_a_returning_person_goes_back_to_their_owner() -> None:
 
 
 def test_a_colleague_of_a_named_account_goes_to_its_owner_but_free_mail_is_no_account() -> None:
-    policy = make_policy([rep("rep-a"), rep("rep-z")], OWNER_RULES, accounts={"acme.com": "rep-a", "gmail.com": "rep-a"})
+    policy = make_policy(
+        [rep("rep-a"), rep("rep-z")], OWNER_RULES, accounts={"acme.com": "rep-a", "gmail.com": "rep-a"}
+    )
     assert route(policy, {"email": "li@ACME.com"}).owner == "rep-a"
     assert route(policy, {"email": "li@gmail.com"}).owner == "rep-z"
     assert route(policy, {"email": "li@gmail.com", "website": "https://www.acme.com/about"}).owner == "rep-a"
@@ -416,7 +441,9 @@ def test_an_unavailable_owner_hands_over_to_their_backup_then_to_their_teams_que
     decision = route(policy, {"known_owner": "rep-a"})
     assert (decision.owner, decision.via) == ("rep-b", "backup")
     assert decision.summary == "rep-a (known owner of this person) was unavailable; rep-b is backup for rep-a"
-    paused_backup = make_policy([rep("rep-a", paused=True, backup="rep-b"), rep("rep-b", paused=True), rep("rep-z")], OWNER_RULES)
+    paused_backup = make_policy(
+        [rep("rep-a", paused=True, backup="rep-b"), rep("rep-b", paused=True), rep("rep-z")], OWNER_RULES
+    )
     queued = route(paused_backup, {"known_owner": "rep-a"})
     assert (queued.owner, queued.queue, queued.notify) == (None, "sales-pool", ["mgr-sales"])
 

@@ -1,19 +1,19 @@
-"""The whole lead path in embedded mode: post → score → route → chat, with the explanation."""
+"""The whole lead path, on both backends (embedded SQLite, and Kafka + PostgreSQL): post → score → route → chat, with the explanation."""
 
 from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import Embedded, chat_messages_for
+from tests.conftest import Pipeline, chat_messages_for
 
 
-async def test_a_hot_lead_goes_to_the_least_loaded_enterprise_rep_and_reaches_their_chat(embedded: Embedded, chat):
-    response = await embedded.post_lead({
+async def test_a_hot_lead_goes_to_the_least_loaded_enterprise_rep_and_reaches_their_chat(pipeline: Pipeline, chat):
+    response = await pipeline.post_lead({
         "email": "li.wei@bigfactory.cn", "name": "Li Wei", "company": "Big Factory", "title": "CTO",
         "employees": 2000, "country": "CN", "industry": "manufacturing",
     })
     assert response.status_code == 202
-    lead = await embedded.wait_for(response.json()["lead_id"])
+    lead = await pipeline.wait_for(response.json()["lead_id"])
 
     assert lead["grade"] == "hot"
     assert {r["rule"] for r in lead["score_reasons"]} == {"senior-title", "big-company"}
@@ -29,37 +29,37 @@ async def test_a_hot_lead_goes_to_the_least_loaded_enterprise_rep_and_reaches_th
     payload = messages[0].payload
     assert "blocks" in payload and "Li Wei" in payload["text"]
     assert messages[0].token.endswith("webhook_a" if lead["owner"] == "rep-a" else "webhook_b")
-    lead = await embedded.wait_for(lead["lead_id"])
+    lead = await pipeline.wait_for(lead["lead_id"])
     assert any(n["state"] == "sent" for n in lead["notifications"])
 
 
-async def test_round_robin_shares_ordinary_leads_evenly(embedded: Embedded, chat):
+async def test_round_robin_shares_ordinary_leads_evenly(pipeline: Pipeline, chat):
     ids = []
     for i in range(6):
-        response = await embedded.post_lead({"email": f"person{i}@example.com", "name": f"P {i}"})
+        response = await pipeline.post_lead({"email": f"person{i}@example.com", "name": f"P {i}"})
         ids.append(response.json()["lead_id"])
-    owners = [(await embedded.wait_for(lead_id))["owner"] for lead_id in ids]
+    owners = [(await pipeline.wait_for(lead_id))["owner"] for lead_id in ids]
     assert owners == ["rep-c"] * 6  # the smb pool has one rep; its cursor still advances
-    async with embedded.runtime.store.read() as uow:
+    async with pipeline.runtime.store.read() as uow:
         assert (await uow.cursors()).get("everyone-else") == 6
 
 
-async def test_a_returning_person_goes_back_to_their_owner(embedded: Embedded, chat):
-    first = await embedded.post_lead({"email": "repeat@bigco.com", "title": "VP Sales", "employees": 900})
-    first_lead = await embedded.wait_for(first.json()["lead_id"])
-    second = await embedded.post_lead({"email": "Repeat@BigCo.com", "phone": "+14155550100"})
-    second_lead = await embedded.wait_for(second.json()["lead_id"])
+async def test_a_returning_person_goes_back_to_their_owner(pipeline: Pipeline, chat):
+    first = await pipeline.post_lead({"email": "repeat@bigco.com", "title": "VP Sales", "employees": 900})
+    first_lead = await pipeline.wait_for(first.json()["lead_id"])
+    second = await pipeline.post_lead({"email": "Repeat@BigCo.com", "phone": "+14155550100"})
+    second_lead = await pipeline.wait_for(second.json()["lead_id"])
     assert second_lead["person_id"] == first_lead["person_id"]
     assert second_lead["owner"] == first_lead["owner"]
     assert second_lead["decision"]["rule"] == "returning-person"
 
 
-async def test_metrics_show_acceptance_assignment_and_latency(embedded: Embedded, chat):
-    response = await embedded.post_lead({"email": "m@example.com"})
-    lead = await embedded.wait_for(response.json()["lead_id"])
+async def test_metrics_show_acceptance_assignment_and_latency(pipeline: Pipeline, chat):
+    response = await pipeline.post_lead({"email": "m@example.com"})
+    lead = await pipeline.wait_for(response.json()["lead_id"])
     await wait_for_messages(chat, lead["lead_id"], 1)
     await asyncio.sleep(0.1)
-    text = (await embedded.client.get("/metrics")).text
+    text = (await pipeline.client.get("/metrics")).text
     assert 'leadrelay_leads_accepted_total{source="web"} 1.0' in text
     assert f'leadrelay_assignments_total{{rep="{lead["owner"]}",rule="everyone-else"}} 1.0' in text
     assert "leadrelay_intake_to_assigned_seconds_count 1.0" in text
