@@ -130,7 +130,8 @@ async def run_services(runtime: Runtime, services: tuple[str, ...], stop: asynci
     for name in services:
         if name in specs:
             runner = ConsumerRunner(specs[name], runtime.bus, runtime.store, runtime.metrics,
-                                    runtime.settings.consumer_max_retries)
+                                    runtime.settings.consumer_max_retries,
+                                    runtime.settings.chaos_kill_before_offset_commit)
             jobs.append(runner.run(stop))
         if name == "notifier":
             jobs.append(sender.run(stop))

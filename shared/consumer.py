@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,12 +53,16 @@ def is_infrastructure_error(exc: BaseException) -> bool:
 
 class ConsumerRunner:
     def __init__(self, spec: ConsumerSpec, bus: Bus, store: SqlStore, metrics: Metrics,
-                 max_retries: int = len(RETRY_DELAYS_S)) -> None:
+                 max_retries: int = len(RETRY_DELAYS_S), kill_before_offset_commit: int = 0) -> None:
         self.spec = spec
         self.bus = bus
         self.store = store
         self.metrics = metrics
         self.max_retries = max_retries
+        # Chaos hook for the crash tests: SIGKILL this process after the N-th batch's effects
+        # committed and before its offsets did, the window exactly-once effect must survive.
+        self.kill_before_offset_commit = kill_before_offset_commit
+        self.batches = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         subscription = self.bus.subscribe(self.spec.name, self.spec.topics)
@@ -66,6 +72,11 @@ class ConsumerRunner:
                 for delivery in batch:
                     await self.process(delivery)
                 if batch:
+                    self.batches += 1
+                    if self.batches == self.kill_before_offset_commit:
+                        log.warning("chaos: killing this process before the offset commit",
+                                    extra={"consumer": self.spec.name, "batch": self.batches})
+                        os.kill(os.getpid(), signal.SIGKILL)
                     await subscription.commit(batch)
         finally:
             await subscription.close()
@@ -104,6 +115,8 @@ class ConsumerRunner:
                 self.metrics.handler_seconds.labels(self.spec.name).observe(time.perf_counter() - started)
             else:
                 self.metrics.duplicates_skipped.labels(self.spec.name).inc()
+                log.info("redelivered event skipped", extra={"consumer": self.spec.name, "event_id": envelope.id,
+                                                             "topic": delivery.topic, "offset": delivery.offset})
             return
 
     async def _handle_once(self, envelope: Envelope) -> bool:

@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.problems import PROBLEM_JSON, NotFound, Problem, Unauthorized
+from shared.consumer import is_infrastructure_error
+from shared.problems import PROBLEM_JSON, NotFound, Problem, ServiceUnavailable, Unauthorized
 from shared.runtime import Runtime
 from shared.security import SOURCE_KEY_PREFIX, TOKEN_PREFIX, Principal, hash_secret
 
@@ -42,15 +43,21 @@ def bearer(request: Request) -> str:
 async def authenticate(request: Request, runtime: RuntimeDep) -> Principal:
     credential = bearer(request)
     digest = hash_secret(credential)
-    async with runtime.store.read() as uow:
-        if credential.startswith(SOURCE_KEY_PREFIX):
-            row = await uow.source_by_key_hash(digest)
-            if row is not None:
-                return Principal(role="source", name=row.name)
-        elif credential.startswith(TOKEN_PREFIX):
-            row = await uow.token_by_hash(digest)
-            if row is not None:
-                return Principal(role=row.role, name=row.rep_id, rep_id=row.rep_id)
+    try:
+        async with runtime.store.read() as uow:
+            if credential.startswith(SOURCE_KEY_PREFIX):
+                row = await uow.source_by_key_hash(digest)
+                if row is not None:
+                    return Principal(role="source", name=row.name)
+            elif credential.startswith(TOKEN_PREFIX):
+                row = await uow.token_by_hash(digest)
+                if row is not None:
+                    return Principal(role=row.role, name=row.rep_id, rep_id=row.rep_id)
+    except Exception as exc:
+        if not is_infrastructure_error(exc):
+            raise
+        raise ServiceUnavailable("The credential store is unavailable; retry later.",
+                                 headers={"Retry-After": "5"}) from exc
     raise Unauthorized("Unknown or revoked credential.", errors=[{"field": "Authorization", "reason": "invalid key"}],
                        headers={"WWW-Authenticate": "Bearer"})
 

@@ -81,9 +81,7 @@ def _raise_if(problems: Sequence[tuple[str, str]]) -> None:
         raise _problems(problems)
 
 
-def _duplicates(
-    section: str, key: str, values: Sequence[str], what: str, shown_as: str = ""
-) -> list[tuple[str, str]]:
+def _duplicates(section: str, key: str, values: Sequence[str], what: str, shown_as: str = "") -> list[tuple[str, str]]:
     """A problem for every value seen before. ``shown_as`` is the section's full path, for the
     message, when ``section`` is relative to the model being validated."""
     first_seen: dict[str, int] = {}

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     consumer_max_retries: int = 3
     notify_max_attempts: int = 8
     notify_timeout_s: float = 10.0
+    chaos_kill_before_offset_commit: int = 0  # tests only: see ConsumerRunner
     log_level: str = "INFO"
     log_json: bool = True
 

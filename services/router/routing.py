@@ -118,7 +118,9 @@ class RoutingDecision(_Record):
         how = f"by rule {self.rule!r} ({self.strategy})" if self.rule else "by the policy's fallback"
         lines = [f"Lead {self.lead_id} -> {target}, {how}, at {self.decided_at.isoformat()}."]
         lines.append(f"Why: {self.summary}.")
-        if self.matched_because:
+        if self.matched_because == "always":
+            lines.append("Rule matched: always (it has no conditions).")
+        elif self.matched_because:
             lines.append(f"Rule matched: {self.matched_because}.")
         if self.passed_over:
             lines.append("Rules passed over:")

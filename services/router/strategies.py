@@ -55,27 +55,28 @@ def weighted_round_robin(
     return _rotate(slots, available, cursor, {"weights": {rep: weights[rep] for rep in ring}, "cycle": slots})
 
 
-def _rotate(slots: list[str], available: Collection[str], cursor: int, facts: dict[str, Any]) -> Pick:
+def _rotate(slots: list[str], available: Collection[str], cursor: int, shown: dict[str, Any]) -> Pick:
+    """The rotation itself; ``shown`` is the strategy's own arithmetic (the ring, or the weights)."""
     size = len(slots)
     start = cursor % size
     for offset in range(size):
         rep = slots[(start + offset) % size]
         if rep in available:
-            passed_over = [slots[(start + step) % size] for step in range(offset)]
+            skipped = [slots[(start + step) % size] for step in range(offset)]
             arithmetic = {
-                **facts,
+                **shown,
                 "cursor": cursor,
                 "turn": f"{cursor} mod {size} = {start}",
                 "turn_of": slots[start],
-                "passed_over": passed_over,
+                "skipped_unavailable": skipped,
                 "chosen": rep,
                 "next_cursor": cursor + offset + 1,
             }
             summary = f"turn {cursor} mod {size} = {start} is {slots[start]}'s"
-            if passed_over:
-                summary += f"; passed over unavailable {', '.join(dict.fromkeys(passed_over))}"
+            if skipped:
+                summary += f"; passed over unavailable {', '.join(dict.fromkeys(skipped))}"
             return Pick(rep, summary, arithmetic, next_cursor=cursor + offset + 1)
-    return Pick(None, "nobody in the ring is available", {**facts, "cursor": cursor})
+    return Pick(None, "nobody in the ring is available", {**shown, "cursor": cursor})
 
 
 @lru_cache(maxsize=1024)

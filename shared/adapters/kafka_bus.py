@@ -130,13 +130,17 @@ class KafkaBus:
     async def publish_records(self, records: Sequence[tuple[str, str, bytes]]) -> None:
         """Sends in order and waits for every acknowledgement; raises BusUnavailable."""
         try:
-            await self.start()
-            assert self.producer is not None
-            futures = [await self.producer.send(self.prefix + topic, payload, key=key.encode())
-                       for topic, key, payload in records]
-            await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
+            await asyncio.wait_for(self._send_all(records), PUBLISH_TIMEOUT_S)
         except (KafkaError, TimeoutError, OSError) as exc:
             raise BusUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _send_all(self, records: Sequence[tuple[str, str, bytes]]) -> None:
+        await self.start()
+        assert self.producer is not None
+        # send() only enqueues (it may wait for metadata); the futures resolve on the broker's ack.
+        futures = [await self.producer.send(self.prefix + topic, payload, key=key.encode())
+                   for topic, key, payload in records]
+        await asyncio.gather(*futures)
 
     def subscribe(self, group: str, topics: Sequence[str]) -> KafkaSubscription:
         return KafkaSubscription(self.bootstrap, group, topics, self.prefix)

@@ -282,7 +282,7 @@ def test_round_robin_passes_over_an_unavailable_rep_and_carries_on_after_the_one
     assert decision.owner == "rep-c"
     assert decision.cursor_updates == {"everyone": 6}
     assert decision.arithmetic["turn"] == "4 mod 3 = 1"
-    assert decision.arithmetic["passed_over"] == ["rep-b"]
+    assert decision.arithmetic["skipped_unavailable"] == ["rep-b"]
     assert decision.summary == "turn 4 mod 3 = 1 is rep-b's; passed over unavailable rep-b"
     assert route(policy, roster=RosterState(cursors={"everyone": 6})).owner == "rep-a"
 
