@@ -21,7 +21,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from shared import topics
 from shared.adapters.sql_store import SqlStore, UnitOfWork
@@ -46,9 +54,17 @@ class ConsumerSpec:
 
 
 def is_infrastructure_error(exc: BaseException) -> bool:
+    """True when the database (not the event) is the problem: wait for it, never dead-letter.
+
+    Driver errors that are about the statement or the data (constraint, type, SQL) are the
+    event's problem; every other driver error (e.g. asyncpg's "the database system is shutting
+    down", which SQLAlchemy raises as a bare DBAPIError) is about the connection."""
     if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or not isinstance(
+            exc, IntegrityError | DataError | ProgrammingError | NotSupportedError)
+    return False
 
 
 class ConsumerRunner:

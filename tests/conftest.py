@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from shared.bootstrap import apply_policy, build_app, build_runtime, create_source, prepare_embedded, run_services
 from shared.migrate import upgrade
@@ -119,7 +120,7 @@ async def scratch_database() -> AsyncIterator[str]:
     """A new PostgreSQL database for one test, migrated to the newest schema with alembic."""
     base = infra("LEADRELAY_TEST_DATABASE_URL")
     name = f"lr_test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     async with admin.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = base.rsplit("/", 1)[0] + "/" + name

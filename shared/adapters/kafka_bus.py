@@ -15,7 +15,15 @@ from collections.abc import Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerClosed,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 
 from shared.events import Envelope
 from shared.ports import BusUnavailable, Delivery
@@ -23,6 +31,11 @@ from shared.ports import BusUnavailable, Delivery
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_S = 5.0
+# After a broker outage the batches we stopped waiting for leave the idempotent producer's
+# sequence numbers out of step with the broker's, and aiokafka (unlike the Java client) does
+# not bump the producer epoch by itself: every later send to that partition fails. A fresh
+# producer gets a fresh producer id.
+_PRODUCER_POISONED = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerClosed)
 
 
 class _LoggingRebalance(ConsumerRebalanceListener):
@@ -84,6 +97,13 @@ class KafkaSubscription:
             await self.consumer.stop()
 
 
+async def _close_quietly(producer: AIOKafkaProducer) -> None:
+    try:
+        await asyncio.wait_for(producer.stop(), 30)
+    except Exception:  # noqa: BLE001 - a broken producer's shutdown error tells us nothing new
+        pass
+
+
 class KafkaBus:
     def __init__(self, bootstrap: str, *, partitions: int = 6, prefix: str = "") -> None:
         self.bootstrap = bootstrap
@@ -131,8 +151,19 @@ class KafkaBus:
         """Sends in order and waits for every acknowledgement; raises BusUnavailable."""
         try:
             await asyncio.wait_for(self._send_all(records), PUBLISH_TIMEOUT_S)
+        except _PRODUCER_POISONED as exc:
+            await self._replace_producer()
+            raise BusUnavailable(f"{type(exc).__name__}: producer reset") from exc
         except (KafkaError, TimeoutError, OSError) as exc:
             raise BusUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _replace_producer(self) -> None:
+        async with self._lock:
+            producer, self.producer = self.producer, None
+        if producer is not None:
+            log.warning("kafka producer reset after a sequence error")
+            # Its unacknowledged batches are the ones we already answered 503 for.
+            asyncio.get_running_loop().create_task(_close_quietly(producer))
 
     async def _send_all(self, records: Sequence[tuple[str, str, bytes]]) -> None:
         await self.start()
