@@ -20,8 +20,9 @@ from fastapi import FastAPI
 from services.intake.api import intake_router
 from services.notifier.handler import NotifierHandler
 from services.notifier.sender import ChatSender
-from services.router.api import leads_router
+from services.router.api import leads_router, work_router
 from services.router.handler import RouterHandler
+from services.router.scheduler import SlaScheduler
 from services.scoring.handler import ScoringHandler
 from shared import topics
 from shared.adapters.local_bus import LocalBus
@@ -58,7 +59,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def build_app(runtime: Runtime) -> FastAPI:
-    return create_app(runtime, [intake_router(), leads_router()])
+    return create_app(runtime, [intake_router(), leads_router(), work_router()])
 
 
 def consumer_specs(runtime: Runtime | None, wake_sender: Callable[[], None]) -> dict[str, ConsumerSpec]:
@@ -135,6 +136,8 @@ async def run_services(runtime: Runtime, services: tuple[str, ...], stop: asynci
             jobs.append(runner.run(stop))
         if name == "notifier":
             jobs.append(sender.run(stop))
+        if name == "router":
+            jobs.append(SlaScheduler(runtime.store, runtime.metrics, runtime.clock).run(stop))
     # In distributed mode every service that writes the outbox also relays it (right after its
     # own commits); ``serve relay`` runs a relay alone, as the safety net for the others.
     if runtime.settings.mode == "distributed" and set(services) & {"scoring", "router", "notifier", "relay"}:

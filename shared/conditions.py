@@ -22,10 +22,12 @@ the facts have no flat key of that name.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from shared.identity import is_free_email_domain
@@ -138,9 +140,16 @@ def _matches(value: Any, pattern: re.Pattern[str]) -> bool:
     return pattern.search(str(value)) is not None
 
 
+@lru_cache(maxsize=8192)
+def _is_free_domain(domain: str) -> bool:
+    # A handful of domains recur across thousands of leads (gmail.com, qq.com, the big accounts),
+    # and the free-mail family is a regex: remember the answer per domain.
+    return is_free_email_domain(domain)
+
+
 def _free_domain(value: Any, wanted: bool) -> bool:
     domain = domain_of(value)
-    return domain is not None and is_free_email_domain(domain) == wanted
+    return domain is not None and _is_free_domain(domain) == wanted
 
 
 COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
@@ -163,24 +172,35 @@ _SYMBOLS = {"eq": "=", "ne": "!=", "gte": ">=", "gt": ">", "lte": "<=", "lt": "<
 # --- the parsed tree ---------------------------------------------------------------------------
 
 
+Check = Callable[[Mapping[str, Any]], bool]
+
+
+def _compiled(node: Any, check: Check) -> None:
+    """Stores a node's compiled check (a frozen dataclass sets it once, after ``__init__``)."""
+    object.__setattr__(node, "_check", check)
+
+
 @dataclass(frozen=True)
 class FieldTest:
-    """One test of one fact: ``employees gte 500``."""
+    """One test of one fact: ``employees gte 500``.
+
+    The test is compiled into a closure when the node is built (``_check``), so evaluating a
+    policy's conditions for every lead costs no operator dispatch and no re-folding of operands;
+    :meth:`holds` gives exactly the answers of the plain comparisons in ``COMPARISONS``."""
 
     field: str
     op: str  # one of OPERATORS, or "flag" for a bare true/false
     operand: Any
+    _check: Check = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _compiled(self, _compile_test(self.field, self.op, self.operand))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FieldTest, (self.field, self.op, self.operand))
 
     def holds(self, facts: Mapping[str, Any]) -> bool:
-        value = fact(facts, self.field)
-        if self.op == "exists":
-            return _present(value) is self.operand
-        if self.op == "flag":
-            # ``known_owner: true`` must work although the fact is a rep id, not a bool.
-            return value is self.operand if isinstance(value, bool) else _present(value) is self.operand
-        if value is None:
-            return False
-        return COMPARISONS[self.op](value, self.operand)
+        return self._check(facts)
 
     def describe(self, facts: Mapping[str, Any]) -> str:
         value = fact(facts, self.field)
@@ -208,28 +228,175 @@ class FieldTest:
 @dataclass(frozen=True)
 class AllOf:
     parts: tuple[Node, ...]
+    _check: Check = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _compiled(self, _all_of(tuple(part._check for part in self.parts)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (AllOf, (self.parts,))
 
     def holds(self, facts: Mapping[str, Any]) -> bool:
-        return all(part.holds(facts) for part in self.parts)
+        return self._check(facts)
 
 
 @dataclass(frozen=True)
 class AnyOf:
     parts: tuple[Node, ...]
+    _check: Check = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _compiled(self, _any_of(tuple(part._check for part in self.parts)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (AnyOf, (self.parts,))
 
     def holds(self, facts: Mapping[str, Any]) -> bool:
-        return any(part.holds(facts) for part in self.parts)
+        return self._check(facts)
 
 
 @dataclass(frozen=True)
 class Not:
     part: Node
+    _check: Check = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        inner = self.part._check
+        _compiled(self, lambda facts: not inner(facts))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Not, (self.part,))
 
     def holds(self, facts: Mapping[str, Any]) -> bool:
-        return not self.part.holds(facts)
+        return self._check(facts)
 
 
 Node = FieldTest | AllOf | AnyOf | Not
+
+
+# --- compiling ---------------------------------------------------------------------------------
+# Each compiled check answers exactly what the plain functions above answer (the unit tests of
+# both run over the same cases); only the work that depends on the operand alone is done once.
+
+
+def _always(facts: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _never(facts: Mapping[str, Any]) -> bool:
+    return False
+
+
+def _all_of(checks: tuple[Check, ...]) -> Check:
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
+
+    def check(facts: Mapping[str, Any]) -> bool:
+        for part in checks:
+            if not part(facts):
+                return False
+        return True
+
+    return check
+
+
+def _any_of(checks: tuple[Check, ...]) -> Check:
+    if not checks:
+        return _never
+    if len(checks) == 1:
+        return checks[0]
+
+    def check(facts: Mapping[str, Any]) -> bool:
+        for part in checks:
+            if part(facts):
+                return True
+        return False
+
+    return check
+
+
+def _equals_text(expected: str) -> Callable[[Any], bool]:
+    """``_same(value, expected)`` for a text ``expected``."""
+    folded = _text(expected)
+
+    def same(value: Any) -> bool:
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, str):
+            return value.strip().casefold() == folded
+        if isinstance(value, int | float):
+            return str(value) == folded
+        return bool(value == expected)
+
+    return same
+
+
+def _in_texts(options: tuple[str, ...]) -> Callable[[Any], bool]:
+    """``_is_in(value, options)`` for options that are all text."""
+    folded = frozenset(_text(option) for option in options)
+
+    def is_in(value: Any) -> bool:
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(item, bool):
+                continue
+            if isinstance(item, str):
+                if item.strip().casefold() in folded:
+                    return True
+            elif isinstance(item, int | float):
+                if str(item) in folded:
+                    return True
+            elif any(bool(item == option) for option in options):
+                return True
+        return False
+
+    return is_in
+
+
+def _comparison(op: str, operand: Any) -> Callable[[Any], bool]:
+    """The comparison of a present fact with ``operand``, specialised where that pays."""
+    texts = isinstance(operand, tuple) and all(isinstance(option, str) for option in operand)
+    if op == "eq" and isinstance(operand, str):
+        return _equals_text(operand)
+    if op == "ne" and isinstance(operand, str):
+        same = _equals_text(operand)
+        return lambda value: not same(value)
+    if op == "in" and texts:
+        return _in_texts(operand)
+    if op == "not_in" and texts:
+        is_in = _in_texts(operand)
+        return lambda value: not is_in(value)
+    if op == "matches":
+        return lambda value: _matches(value, operand)
+    compare = COMPARISONS[op]
+    return lambda value: compare(value, operand)
+
+
+def _compile_test(name: str, op: str, operand: Any) -> Check:
+    """A closure equivalent to evaluating ``FieldTest(name, op, operand)`` on a lead's facts."""
+
+    def lookup(facts: Mapping[str, Any]) -> Any:
+        return facts[name] if name in facts else fact(facts, name)
+
+    if op == "exists":
+        return lambda facts: _present(lookup(facts)) is operand
+    if op == "flag":
+        # ``known_owner: true`` must work although the fact is a rep id, not a bool.
+        def flag(facts: Mapping[str, Any]) -> bool:
+            value = lookup(facts)
+            return value is operand if isinstance(value, bool) else _present(value) is operand
+
+        return flag
+    if op not in COMPARISONS:  # an unknown operator only reaches here inside a failed parse
+        return _never
+    compare = _comparison(op, operand)
+
+    def test(facts: Mapping[str, Any]) -> bool:
+        value = facts[name] if name in facts else fact(facts, name)
+        return value is not None and compare(value)
+
+    return test
 
 
 def _show(value: Any) -> str:
@@ -374,6 +541,9 @@ class Condition:
     source: Mapping[str, Any]
     root: Node
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Condition, (self.source, self.root))
+
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | None) -> Condition:
         """Returns the parsed condition; raises ConditionError listing every problem."""
@@ -388,7 +558,7 @@ class Condition:
         return cls(source={}, root=AllOf(()))
 
     def matches(self, facts: Mapping[str, Any]) -> bool:
-        return self.root.holds(facts)
+        return self.root._check(facts)
 
     def explain(self, facts: Mapping[str, Any]) -> str:
         """Why the condition matches these facts (``grade = hot, employees (800) >= 500``);

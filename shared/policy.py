@@ -618,6 +618,14 @@ class RoutingRule(Section):
         return 0.05 if self.floor is None else self.floor
 
 
+class PoolPolicy(Section):
+    """The team pool (公海): who may claim recycled and unassigned leads, and how often."""
+
+    claims_per_day: int | None = Field(default=20, ge=0)  # per rep; None = no limit
+    min_interval: Duration = timedelta(0)  # between two claims by the same rep
+    previous_owner_cooldown: Duration = timedelta(days=3)  # a recycled lead's old owner waits this long
+
+
 class Fallback(Section):
     queue: str = "unassigned"
     notify: Names = ()
@@ -641,6 +649,7 @@ class Policy(Section):
     accounts: dict[str, str] = {}  # company domain -> owning rep
     rules: tuple[RoutingRule, ...]
     fallback: Fallback = Fallback()
+    pool: PoolPolicy = PoolPolicy()
 
     @field_validator("version")
     @classmethod

@@ -20,7 +20,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -156,7 +155,22 @@ leads = Table(
     Column("queue", String(100)),
     Column("policy_version", Integer),
     Column("assigned_at", TS),
+    Column("accepted_at", TS),
+    Column("contacted_at", TS),
+    Column("closed_at", TS),
+    Column("previous_owner", String(100)),
+    Column("recycled_at", TS),
     Column("updated_at", TS, nullable=False),
+)
+Index("ix_leads_state", leads.c.state)
+
+pool_claims = Table(
+    "pool_claims",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("rep_id", String(100), nullable=False, index=True),
+    Column("lead_id", String(64), nullable=False),
+    Column("at", TS, nullable=False),
 )
 
 decisions = Table(
@@ -243,6 +257,7 @@ Index("ix_deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
 sla_clocks = Table(
     "sla_clocks",
     metadata,
+    # "<lead>:<assignment n>:<clock>:<step>": a reassignment plans a new set of clocks.
     Column("timer_id", String(200), primary_key=True),
     Column("lead_id", String(64), nullable=False, index=True),
     Column("clock", String(30), nullable=False),
@@ -251,6 +266,5 @@ sla_clocks = Table(
     Column("due_at", TS, nullable=False),
     Column("state", String(20), nullable=False),
     Column("fired_at", TS),
-    UniqueConstraint("lead_id", "clock", "step", name="uq_sla_lead_clock_step"),
 )
 Index("ix_sla_due", sla_clocks.c.state, sla_clocks.c.due_at)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -80,11 +81,27 @@ class Pipeline:
             await asyncio.sleep(0.05)
 
 
-async def start_pipeline(runtime: Runtime, chat: FakeChat, *, embedded: bool) -> tuple[Pipeline, asyncio.Event, asyncio.Task]:
+class FakeClock:
+    """The time every service reads, moved by the test: SLA ladders without sleeping for minutes."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+async def start_pipeline(runtime: Runtime, chat: FakeChat, *, embedded: bool, clock: FakeClock | None = None,
+                         policy: str | None = None, source: str = "web") -> tuple[Pipeline, asyncio.Event, asyncio.Task]:
+    if clock is not None:
+        runtime.clock = clock
     if embedded:
         await prepare_embedded(runtime, None)
-    await apply_policy(runtime, policy_text(chat), "test")
-    key = await create_source(runtime, "web")
+    await apply_policy(runtime, policy or policy_text(chat), "test")
+    key = await create_source(runtime, source)
     stop = asyncio.Event()
     task = asyncio.create_task(run_services(runtime, ("scoring", "router", "notifier"), stop))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(runtime)), base_url="http://leadrelay.test")
@@ -139,17 +156,40 @@ def distributed_settings(database_url: str, prefix: str) -> Settings:
                     public_url="http://leadrelay.test")
 
 
-@pytest.fixture(params=["embedded", "distributed"])
-async def pipeline(request: pytest.FixtureRequest, tmp_path: Path, chat: FakeChat) -> AsyncIterator[Pipeline]:
-    """The same pipeline on both backends: SQLite + local log, or PostgreSQL + Kafka."""
-    if request.param == "embedded":
+@asynccontextmanager
+async def running_pipeline(backend: str, tmp_path: Path, chat: FakeChat, **options: object) -> AsyncIterator[Pipeline]:
+    """The same pipeline on either backend: SQLite + local log, or PostgreSQL + Kafka."""
+    if backend == "embedded":
         settings = Settings(data_dir=tmp_path / "data", public_url="http://leadrelay.test")
-        running = await start_pipeline(build_runtime(settings), chat, embedded=True)
+        running = await start_pipeline(build_runtime(settings), chat, embedded=True, **options)
         yield running[0]
         await stop_pipeline(*running)
         return
     async with scratch_database() as url:
         settings = distributed_settings(url, f"t{uuid.uuid4().hex[:8]}.")
-        running = await start_pipeline(build_runtime(settings), chat, embedded=False)
+        running = await start_pipeline(build_runtime(settings), chat, embedded=False, **options)
         yield running[0]
         await stop_pipeline(*running)
+
+
+@pytest.fixture(params=["embedded", "distributed"])
+async def pipeline(request: pytest.FixtureRequest, tmp_path: Path, chat: FakeChat) -> AsyncIterator[Pipeline]:
+    async with running_pipeline(request.param, tmp_path, chat) as running:
+        yield running
+
+
+# Wednesday 2026-11-25 10:00 in Shanghai: inside everyone's hours.
+SLA_EPOCH = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(SLA_EPOCH)
+
+
+@pytest.fixture(params=["embedded", "distributed"])
+async def clocked_pipeline(request: pytest.FixtureRequest, tmp_path: Path, chat: FakeChat,
+                           clock: FakeClock) -> AsyncIterator[Pipeline]:
+    """The pipeline on either backend, reading the test's FakeClock."""
+    async with running_pipeline(request.param, tmp_path, chat, clock=clock) as running:
+        yield running

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from services.notifier.messages import lead_message, message_to_json
-from services.notifier.sender import chat_of
 from shared.adapters.sql_store import UnitOfWork
 from shared.events import Envelope, LeadAssigned, SlaEvent
 
@@ -44,7 +43,7 @@ class NotifierHandler:
         current = await uow.current_policy()
         platforms = {}
         if current is not None:
-            platforms = {r: chat.platform for r in recipients if (chat := chat_of(current[1], r)) is not None}
+            platforms = {r: chat.platform for r in recipients if (chat := current[1].chat_for(r)) is not None}
         for recipient in recipients:
             message = lead_message(kind, lead, self.base_url, text)
             await uow.add_delivery(

@@ -48,18 +48,8 @@ def resolve_secret(secret: str | None) -> str | None:
     return secret
 
 
-def chat_of(policy: Policy | None, recipient: str) -> Any:
-    """The chat settings of a rep or a manager, or None."""
-    if policy is None:
-        return None
-    for person in (*policy.reps, *policy.managers):
-        if person.id == recipient:
-            return person.chat
-    return None
-
-
 def destination(policy: Policy | None, recipient: str) -> ChatDestination | None:
-    chat = chat_of(policy, recipient)
+    chat = policy.chat_for(recipient) if policy else None
     if chat is None:
         return None
     return ChatDestination(platform=chat.platform, webhook=chat.webhook, secret=resolve_secret(chat.secret))

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
+from services.router.assignment import reassign, today
+from services.router.clocks import owner_calendar
+from services.router.sla import time_to_first_touch, which_clocks_stop
 from shared.adapters.sql_store import UnitOfWork, as_utc
+from shared.events import Envelope, LeadActivity
 from shared.http import PrincipalDep, RuntimeDep
 from shared.policy import Policy
-from shared.problems import NotFound
+from shared.problems import Conflict, Forbidden, InvalidField, NotFound
+from shared.runtime import Runtime
 from shared.security import Principal
 
 
@@ -45,7 +52,7 @@ async def lead_view(uow: UnitOfWork, lead: Any) -> dict[str, Any]:
     decisions = await uow.decisions(lead.lead_id)
     deliveries = await uow.deliveries_for(lead.lead_id)
     history = await uow.history(lead.lead_id)
-    clocks = await uow.clocks_for(lead.lead_id) if hasattr(uow, "clocks_for") else []
+    clocks = await uow.clocks_for(lead.lead_id)
     return {
         "lead_id": lead.lead_id,
         "status": lead.state,
@@ -88,5 +95,190 @@ def leads_router() -> APIRouter:
             if lead is None or not await can_see(uow, principal, lead):
                 raise NotFound(f"No lead {lead_id} that you can see.")
             return await lead_view(uow, lead)
+
+    return router
+
+
+class ActivityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["accepted", "contacted", "converted", "lost", "reassign"]
+    reason: str | None = Field(default=None, max_length=500)
+    to_rep: str | None = Field(default=None, max_length=100)
+
+
+# Which states an action may start from; anything else is a 409 naming the current state.
+ALLOWED_FROM = {
+    "accepted": ("assigned",),
+    "contacted": ("assigned", "accepted"),
+    "converted": ("assigned", "accepted", "contacted"),
+    "lost": ("assigned", "accepted", "contacted"),
+    "reassign": ("assigned", "accepted", "contacted", "queued", "pool"),
+}
+
+
+async def current_policy(uow: UnitOfWork) -> tuple[int, Policy]:
+    current = await uow.current_policy()
+    if current is None:
+        raise Conflict("No routing policy has been applied yet.")
+    return current
+
+
+def actor_of(principal: Principal) -> str:
+    return principal.rep_id or principal.role
+
+
+async def record_activity(runtime: Runtime, principal: Principal, lead_id: str, body: ActivityIn) -> dict[str, Any]:
+    now = runtime.clock()
+    observe: list[Any] = []
+    async with runtime.store.transaction() as uow:
+        lead = await uow.lead(lead_id, lock=True)
+        if lead is None or not await can_see(uow, principal, lead) or principal.role == "source":
+            raise NotFound(f"No lead {lead_id} that you can see.")
+        version, policy = await current_policy(uow)
+        if lead.state not in ALLOWED_FROM[body.action]:
+            raise Conflict(f"A lead that is '{lead.state}' cannot be marked '{body.action}'.",
+                           errors=[{"field": "action", "reason": f"not allowed from state {lead.state}"}])
+        if body.action == "reassign":
+            if principal.role not in ("manager", "admin"):
+                raise Forbidden("Only a manager or an admin can reassign a lead.",
+                                errors=[{"field": "action", "reason": "reassign needs a manager"}])
+            if not body.to_rep or not policy.has_rep(body.to_rep):
+                raise InvalidField("to_rep must name a rep of the current policy.",
+                                   errors=[{"field": "to_rep", "reason": "unknown rep"}])
+            await reassign(uow, policy, version, lead, body.to_rep, now, reason="reassigned",
+                           why=f"reassigned by {actor_of(principal)}" + (f": {body.reason}" if body.reason else ""),
+                           by=actor_of(principal))
+        else:
+            if body.action == "lost" and not body.reason:
+                raise InvalidField("Say why the lead was lost.", errors=[{"field": "reason", "reason": "required for lost"}])
+            await uow.cancel_clocks(lead_id, sorted(which_clocks_stop(body.action)))
+            values: dict[str, Any] = {"state": body.action}
+            if body.action == "accepted":
+                values["accepted_at"] = now
+            elif body.action == "contacted":
+                values["contacted_at"] = now
+                assigned_at = as_utc(lead.assigned_at)
+                if assigned_at is not None:
+                    rep = policy.rep(lead.owner) if lead.owner and policy.has_rep(lead.owner) else None
+                    waited = time_to_first_touch(assigned_at, now, owner_calendar(policy, rep))
+                    observe.append(lambda: runtime.metrics.time_to_first_touch.observe(waited.total_seconds()))
+            else:
+                values["closed_at"] = now
+                if lead.owner:
+                    await uow.adjust_rep_load(lead.owner, today=today(policy, now), open_delta=-1,
+                                              converted=int(body.action == "converted"),
+                                              lost=int(body.action == "lost"))
+                source, outcome = lead.source, body.action
+                observe.append(lambda: runtime.metrics.conversions.labels(outcome, source).inc())
+            await uow.update_lead(lead_id, **values)
+            await uow.add_history(lead_id, body.action, {"by": actor_of(principal), "reason": body.reason}, at=now)
+        activity = LeadActivity(lead_id=lead_id, actor=actor_of(principal), action=body.action, reason=body.reason,
+                                to_rep=body.to_rep, at=now)
+        await uow.emit(Envelope.wrap(activity, source="leadrelay/api", subject=lead_id, key=lead.identity_key,
+                                     correlation_id=lead.correlation_id))
+        action = body.action
+        uow.after_commit(lambda: runtime.metrics.activities.labels(action).inc())
+        for callback in observe:
+            uow.after_commit(callback)
+    async with runtime.store.read() as uow:
+        return await lead_view(uow, await uow.lead(lead_id))
+
+
+def rep_of(principal: Principal) -> str:
+    if principal.role != "rep" or not principal.rep_id:
+        raise Forbidden("Only a rep can claim from the pool.", errors=[{"field": "Authorization", "reason": "not a rep"}])
+    return principal.rep_id
+
+
+async def claim_from_pool(runtime: Runtime, principal: Principal, lead_id: str) -> dict[str, Any]:
+    rep_id = rep_of(principal)
+    now = runtime.clock()
+    async with runtime.store.transaction() as uow:
+        # The row lock makes concurrent claims line up: the first wins, the rest see it taken.
+        lead = await uow.lead(lead_id, lock=True)
+        version, policy = await current_policy(uow)
+        if lead is None or not policy.has_rep(rep_id) or not in_reach_of_pool(policy, rep_id, lead):
+            raise NotFound(f"No lead {lead_id} in a pool you can claim from.")
+        if lead.state not in ("pool", "queued"):
+            raise Conflict("Someone claimed this lead first.", errors=[{"field": "lead", "reason": "already claimed"}])
+        rules = policy.pool
+        cooldown_until = (as_utc(lead.recycled_at) or now) + rules.previous_owner_cooldown
+        if lead.previous_owner == rep_id and now < cooldown_until:
+            raise Conflict(f"You had this lead before; you may claim it again after {cooldown_until:%Y-%m-%d %H:%M} UTC.",
+                           errors=[{"field": "lead", "reason": "previous owner cooling down"}])
+        claims = await uow.claims_since(rep_id, now - timedelta(days=1))
+        if rules.claims_per_day is not None and len(claims) >= rules.claims_per_day:
+            raise Conflict(f"You have claimed {len(claims)} leads in the last 24 hours (limit {rules.claims_per_day}).",
+                           errors=[{"field": "lead", "reason": "daily claim limit reached"}])
+        if claims and now - claims[-1] < rules.min_interval:
+            raise Conflict("Claims must be at least "
+                           f"{int(rules.min_interval.total_seconds())} s apart.",
+                           errors=[{"field": "lead", "reason": "claimed too recently"}])
+        await uow.add_claim(rep_id, lead_id, now)
+        await reassign(uow, policy, version, lead, rep_id, now, reason="claimed",
+                       why=f"claimed from the pool by {rep_id}", by=rep_id)
+    async with runtime.store.read() as uow:
+        return await lead_view(uow, await uow.lead(lead_id))
+
+
+def in_reach_of_pool(policy: Policy, rep_id: str, lead: Any) -> bool:
+    """A pool lead belongs to its last team; a lead that never had one is open to every rep."""
+    return lead.team is None or policy.rep(rep_id).team == lead.team
+
+
+def summary(lead: Any) -> dict[str, Any]:
+    contact = lead.contact or {}
+    return {"lead_id": lead.lead_id, "status": lead.state, "grade": lead.grade, "score": lead.score,
+            "source": lead.source, "owner": lead.owner, "team": lead.team, "queue": lead.queue,
+            "name": contact.get("name"), "company": contact.get("company"),
+            "received_at": iso(lead.received_at), "assigned_at": iso(lead.assigned_at)}
+
+
+def work_router() -> APIRouter:
+    router = APIRouter(tags=["work"])
+
+    @router.post("/v1/leads/{lead_id}/activity")
+    async def post_activity(lead_id: str, body: ActivityIn, runtime: RuntimeDep,
+                            principal: PrincipalDep) -> dict[str, Any]:
+        """Record a rep's action (accepted, contacted, converted, lost) or a manager's reassignment."""
+        return await record_activity(runtime, principal, lead_id, body)
+
+    @router.get("/v1/me/leads")
+    async def my_leads(runtime: RuntimeDep, principal: PrincipalDep,
+                       status: str | None = None, limit: int = Query(default=100, ge=1, le=1000)) -> dict[str, Any]:
+        """A rep's own leads; a manager's team's; an admin's, all."""
+        async with runtime.store.read() as uow:
+            if principal.role == "rep":
+                leads = await uow.leads_where(owner=principal.rep_id or "", state=status, limit=limit)
+            elif principal.role == "manager":
+                current = await uow.current_policy()
+                reps = sorted(team_reps(current[1] if current else None, principal.rep_id))
+                leads = await uow.leads_where(owners=reps, state=status, limit=limit)
+            elif principal.role == "admin":
+                leads = await uow.leads_where(state=status, limit=limit)
+            else:
+                raise Forbidden("Sources read leads one by one at /v1/leads/{id}.")
+        return {"leads": [summary(lead) for lead in leads]}
+
+    @router.get("/v1/pool")
+    async def read_pool(runtime: RuntimeDep, principal: PrincipalDep,
+                        limit: int = Query(default=100, ge=1, le=1000)) -> dict[str, Any]:
+        """The team pool (公海): recycled and unassigned leads you may claim."""
+        if principal.role == "source":
+            raise Forbidden("The pool is for reps and managers.")
+        async with runtime.store.read() as uow:
+            current = await uow.current_policy()
+            leads = [*await uow.leads_where(state="pool", limit=limit), *await uow.leads_where(state="queued", limit=limit)]
+        if principal.role == "rep":
+            policy = current[1] if current else None
+            leads = [lead for lead in leads if policy and policy.has_rep(principal.rep_id or "")
+                     and in_reach_of_pool(policy, principal.rep_id or "", lead)]
+        return {"leads": [summary(lead) for lead in leads[:limit]]}
+
+    @router.post("/v1/pool/{lead_id}/claim")
+    async def claim(lead_id: str, runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+        """Claim a pool lead: first come, first served, within the policy's claim limits."""
+        return await claim_from_pool(runtime, principal, lead_id)
 
     return router

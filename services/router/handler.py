@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from services.router.assignment import start_clocks, today
 from services.router.routing import RepLoad, RosterState, RoutingDecision, RoutingLead, decide_route
 from shared.adapters.sql_store import UnitOfWork, as_utc
 from shared.events import Envelope, LeadAssigned, LeadQualified
@@ -17,20 +17,16 @@ from shared.policy import Policy
 log = logging.getLogger(__name__)
 
 
-def policy_today(policy: Policy, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(policy.timezone)).date()
-
-
 async def load_roster(uow: UnitOfWork, policy: Policy, now: datetime) -> RosterState:
     """Reads the fairness state. Call with the roster lock held (``uow.lock_roster()``)."""
-    today = policy_today(policy, now)
-    rows = await uow.rep_loads(today)
+    day = today(policy, now)
+    rows = await uow.rep_loads(day)
     loads = {}
     for rep_id, row in rows.items():
         closed = row.converted_total + row.lost_total
         loads[rep_id] = RepLoad(
             open=row.open_leads,
-            assigned_today=row.assigned_today if row.day == today else 0,
+            assigned_today=row.assigned_today if row.day == day else 0,
             conversion_rate=(row.converted_total / closed) if closed else None,
             last_assigned_at=as_utc(row.last_assigned_at),
         )
@@ -52,11 +48,13 @@ async def apply_decision(uow: UnitOfWork, policy: Policy, version: int, lead_id:
         await uow.add_credit(rep_id, delta, f"used by rule {decision.rule}", "router", lead_id)
     if decision.owner:
         rep = policy.rep(decision.owner)
-        await uow.adjust_rep_load(decision.owner, today=policy_today(policy, now), open_delta=1, assigned=1, at=now)
+        await uow.adjust_rep_load(decision.owner, today=today(policy, now), open_delta=1, assigned=1, at=now)
         await uow.update_lead(lead_id, state="assigned", owner=decision.owner, team=rep.team if rep else None,
                               queue=None, assigned_at=now, policy_version=version)
         if person_id:
             await uow.set_person_owner(person_id, decision.owner)
+        lead = await uow.lead(lead_id)
+        await start_clocks(uow, policy, lead_id, decision.owner, lead.grade or "cold", now)
     else:
         await uow.update_lead(lead_id, state="queued", owner=None, queue=decision.queue, assigned_at=None,
                               policy_version=version)

@@ -442,6 +442,67 @@ class UnitOfWork:
             )).all()
         )
 
+    # --- SLA clocks ----------------------------------------------------------------------------
+    async def add_clock(self, timer_id: str, lead_id: str, clock: str, step: str, owner: str | None,
+                        due_at: datetime) -> None:
+        await self.conn.execute(
+            self._insert_ignore(t.sla_clocks).values(
+                timer_id=timer_id, lead_id=lead_id, clock=clock, step=step, owner=owner, due_at=due_at,
+                state="pending",
+            )
+        )
+
+    async def cancel_clocks(self, lead_id: str, clocks: Sequence[str] | None = None) -> int:
+        """Cancels pending steps; a step a scheduler holds (row-locked) is waited for, then left fired."""
+        query = update(t.sla_clocks).where(t.sla_clocks.c.lead_id == lead_id, t.sla_clocks.c.state == "pending")
+        if clocks is not None:
+            query = query.where(t.sla_clocks.c.clock.in_(list(clocks)))
+        return (await self.conn.execute(query.values(state="cancelled"))).rowcount
+
+    async def claim_due_clocks(self, now: datetime, limit: int) -> list[Any]:
+        query = (
+            select(t.sla_clocks)
+            .where(t.sla_clocks.c.state == "pending", t.sla_clocks.c.due_at <= now)
+            .order_by(t.sla_clocks.c.due_at, t.sla_clocks.c.timer_id)
+            .limit(limit)
+        )
+        if self.store.dialect == "postgresql":
+            # Any number of scheduler replicas share due steps; none fires a step twice.
+            query = query.with_for_update(skip_locked=True)
+        return list((await self.conn.execute(query)).all())
+
+    async def mark_clock(self, timer_id: str, state: str, at: datetime) -> None:
+        await self.conn.execute(
+            update(t.sla_clocks).where(t.sla_clocks.c.timer_id == timer_id).values(state=state, fired_at=at)
+        )
+
+    async def clocks_for(self, lead_id: str) -> list[Any]:
+        return list((await self.conn.execute(
+            select(t.sla_clocks).where(t.sla_clocks.c.lead_id == lead_id).order_by(t.sla_clocks.c.due_at)
+        )).all())
+
+    async def clock_stats(self, now: datetime) -> tuple[int, datetime | None]:
+        """(open steps, the oldest due-but-unfired step's due time)."""
+        pending = t.sla_clocks.c.state == "pending"
+        count = (await self.conn.execute(select(func.count()).select_from(t.sla_clocks).where(pending))).scalar_one()
+        oldest = (await self.conn.execute(
+            select(func.min(t.sla_clocks.c.due_at)).where(pending, t.sla_clocks.c.due_at <= now))).scalar_one()
+        return count, as_utc(oldest)
+
+    async def count_assignments(self, lead_id: str) -> int:
+        return (await self.conn.execute(
+            select(func.count()).select_from(t.decisions).where(t.decisions.c.lead_id == lead_id))).scalar_one()
+
+    # --- the team pool -------------------------------------------------------------------------
+    async def add_claim(self, rep_id: str, lead_id: str, at: datetime) -> None:
+        await self.conn.execute(insert(t.pool_claims).values(rep_id=rep_id, lead_id=lead_id, at=at))
+
+    async def claims_since(self, rep_id: str, since: datetime) -> list[datetime]:
+        rows = await self.conn.execute(
+            select(t.pool_claims.c.at).where(t.pool_claims.c.rep_id == rep_id, t.pool_claims.c.at >= since)
+            .order_by(t.pool_claims.c.at))
+        return [as_utc(row.at) for row in rows]
+
     # --- dead letters ------------------------------------------------------------------------
     async def list_dead_letters(self, include_redriven: bool = False) -> list[Any]:
         query = select(t.dead_letters).order_by(t.dead_letters.c.id)

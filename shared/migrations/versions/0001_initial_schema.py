@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 14:49:50.981451
+Create Date: 2026-11-22
 """
 
 from alembic import op
@@ -112,12 +112,18 @@ def upgrade() -> None:
     sa.Column('queue', sa.String(length=100), nullable=True),
     sa.Column('policy_version', sa.Integer(), nullable=True),
     sa.Column('assigned_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('accepted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('contacted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('previous_owner', sa.String(length=100), nullable=True),
+    sa.Column('recycled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('lead_id')
     )
     op.create_index(op.f('ix_leads_owner'), 'leads', ['owner'], unique=False)
     op.create_index(op.f('ix_leads_person_id'), 'leads', ['person_id'], unique=False)
     op.create_index(op.f('ix_leads_source'), 'leads', ['source'], unique=False)
+    op.create_index('ix_leads_state', 'leads', ['state'], unique=False)
     op.create_table('outbox',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('event_id', sa.String(length=64), nullable=False),
@@ -154,6 +160,14 @@ def upgrade() -> None:
     sa.Column('created_by', sa.String(length=100), nullable=True),
     sa.PrimaryKeyConstraint('version')
     )
+    op.create_table('pool_claims',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('rep_id', sa.String(length=100), nullable=False),
+    sa.Column('lead_id', sa.String(length=64), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index(op.f('ix_pool_claims_rep_id'), 'pool_claims', ['rep_id'], unique=False)
     op.create_table('processed_events',
     sa.Column('consumer', sa.String(length=100), nullable=False),
     sa.Column('event_id', sa.String(length=64), nullable=False),
@@ -185,8 +199,7 @@ def upgrade() -> None:
     sa.Column('due_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('state', sa.String(length=20), nullable=False),
     sa.Column('fired_at', sa.DateTime(timezone=True), nullable=True),
-    sa.PrimaryKeyConstraint('timer_id'),
-    sa.UniqueConstraint('lead_id', 'clock', 'step', name='uq_sla_lead_clock_step')
+    sa.PrimaryKeyConstraint('timer_id')
     )
     op.create_index(op.f('ix_sla_clocks_lead_id'), 'sla_clocks', ['lead_id'], unique=False)
     op.create_index('ix_sla_due', 'sla_clocks', ['state', 'due_at'], unique=False)
@@ -223,6 +236,8 @@ def downgrade() -> None:
     op.drop_table('routing_cursors')
     op.drop_table('rep_loads')
     op.drop_table('processed_events')
+    op.drop_index(op.f('ix_pool_claims_rep_id'), table_name='pool_claims')
+    op.drop_table('pool_claims')
     op.drop_table('policies')
     op.drop_table('persons')
     op.drop_index(op.f('ix_person_keys_person_id'), table_name='person_keys')
@@ -230,6 +245,7 @@ def downgrade() -> None:
     op.drop_index('ix_outbox_unpublished', table_name='outbox', postgresql_where=sa.text('published_at IS NULL'))
     op.drop_index('ix_outbox_topic_seq', table_name='outbox')
     op.drop_table('outbox')
+    op.drop_index('ix_leads_state', table_name='leads')
     op.drop_index(op.f('ix_leads_source'), table_name='leads')
     op.drop_index(op.f('ix_leads_person_id'), table_name='leads')
     op.drop_index(op.f('ix_leads_owner'), table_name='leads')

@@ -1,0 +1,93 @@
+"""Ownership changes after the first routing decision: clocks, reassignment, the pool.
+
+Every function runs inside the caller's unit of work, so the lead row, the rep loads, the
+clocks, the history and the outgoing event commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.router.clocks import clock_steps
+from shared.adapters.sql_store import UnitOfWork, as_utc
+from shared.events import Envelope, LeadAssigned, SlaEvent
+from shared.policy import Policy
+
+# A lead in one of these states counts against its owner's open capacity.
+OPEN_STATES = ("assigned", "accepted", "contacted")
+POOL_QUEUE = "pool"
+
+
+def today(policy: Policy, now: datetime) -> date:
+    """Daily caps count in the policy's time zone."""
+    return now.astimezone(ZoneInfo(policy.timezone)).date()
+
+
+async def start_clocks(uow: UnitOfWork, policy: Policy, lead_id: str, owner: str, grade: str,
+                       at: datetime) -> None:
+    generation = await uow.count_assignments(lead_id)
+    rep = policy.rep(owner) if policy.has_rep(owner) else None
+    for step in clock_steps(policy, rep, grade, at):
+        await uow.add_clock(f"{lead_id}:{generation}:{step.clock}:{step.step}", lead_id, step.clock, step.step,
+                            owner, step.due_at)
+
+
+async def emit_assigned(uow: UnitOfWork, lead: Any, *, owner: str | None, queue: str | None, at: datetime,
+                        reason: str, rule: str | None, version: int, previous_owner: str | None,
+                        notify: list[str]) -> None:
+    event = LeadAssigned(
+        lead_id=lead.lead_id, received_at=as_utc(lead.received_at), assigned_at=at, owner=owner, queue=queue,
+        rule=rule, policy_version=version, grade=lead.grade or "cold", score=lead.score or 0, reason=reason,
+        previous_owner=previous_owner, notify=notify,
+    )
+    await uow.emit(Envelope.wrap(event, source="leadrelay/router", subject=lead.lead_id, key=lead.identity_key,
+                                 correlation_id=lead.correlation_id))
+
+
+async def emit_sla(uow: UnitOfWork, lead: Any, *, clock: str, step: str, owner: str | None, notify: list[str],
+                   due_at: datetime, at: datetime, detail: str) -> None:
+    event = SlaEvent(lead_id=lead.lead_id, clock=clock, step=step, owner=owner, notify=notify, due_at=due_at,
+                     fired_at=at, detail=detail)
+    await uow.emit(Envelope.wrap(event, source="leadrelay/router", subject=lead.lead_id, key=lead.identity_key,
+                                 correlation_id=lead.correlation_id))
+
+
+async def release(uow: UnitOfWork, policy: Policy, lead: Any, now: datetime) -> None:
+    """The current owner stops holding the lead: open load down, pending clocks cancelled."""
+    if lead.owner and lead.state in OPEN_STATES:
+        await uow.adjust_rep_load(lead.owner, today=today(policy, now), open_delta=-1)
+    await uow.cancel_clocks(lead.lead_id)
+
+
+async def reassign(uow: UnitOfWork, policy: Policy, version: int, lead: Any, new_owner: str, now: datetime, *,
+                   reason: str, why: str, by: str) -> None:
+    """Gives the lead to ``new_owner`` with fresh clocks; both owners are told."""
+    previous = lead.owner
+    await release(uow, policy, lead, now)
+    rep = policy.rep(new_owner)
+    await uow.adjust_rep_load(new_owner, today=today(policy, now), open_delta=1, assigned=1, at=now)
+    await uow.update_lead(lead.lead_id, state="assigned", owner=new_owner, team=rep.team, queue=None,
+                          assigned_at=now, accepted_at=None, contacted_at=None, previous_owner=previous)
+    if lead.person_id:
+        await uow.set_person_owner(lead.person_id, new_owner)
+    await uow.add_decision(lead.lead_id, now, version, reason, reason, new_owner, None, {
+        "policy_version": version, "rule": reason, "strategy": reason, "owner": new_owner, "queue": None,
+        "via": reason, "summary": why, "previous_owner": previous, "by": by, "candidates": [], "arithmetic": {},
+    })
+    await start_clocks(uow, policy, lead.lead_id, new_owner, lead.grade or "cold", now)
+    await uow.add_history(lead.lead_id, reason, {"owner": new_owner, "previous_owner": previous, "by": by,
+                                                 "why": why}, at=now)
+    notify = [new_owner] + ([previous] if previous and previous != new_owner else [])
+    await emit_assigned(uow, lead, owner=new_owner, queue=None, at=now, reason=reason, rule=reason, version=version,
+                        previous_owner=previous, notify=notify)
+
+
+async def recycle(uow: UnitOfWork, policy: Policy, lead: Any, now: datetime, why: str) -> None:
+    """Returns an unworked lead to its team's pool (公海) for someone else to claim."""
+    await release(uow, policy, lead, now)
+    await uow.update_lead(lead.lead_id, state="pool", owner=None, queue=POOL_QUEUE, previous_owner=lead.owner,
+                          recycled_at=now)
+    await uow.add_history(lead.lead_id, "recycled", {"previous_owner": lead.owner, "team": lead.team, "why": why},
+                          at=now)

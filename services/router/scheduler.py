@@ -1,0 +1,127 @@
+"""The SLA scheduler: fires due clock steps, in small batches, exactly once.
+
+Clocks are rows. Each pass claims due ``pending`` steps (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so replicas share the work; SQLite's single writer serialises them) and, in the
+same transaction, marks each fired and applies its effect: remind the owner, escalate to the
+manager, reassign to the backup owner, or return the lead to the team pool. A restart finds
+the rows where it left them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from services.router.assignment import OPEN_STATES, emit_sla, reassign, recycle
+from services.router.availability import IDLE, unavailability
+from shared.adapters.sql_store import SqlStore, UnitOfWork, as_utc
+from shared.metrics import Metrics
+from shared.policy import Policy
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+IDLE_WAIT_S = 0.5
+
+
+class SlaScheduler:
+    def __init__(self, store: SqlStore, metrics: Metrics, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.clock = clock
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                fired = await self.fire_due()
+            except Exception as exc:  # the database may be away; the rows wait for us
+                log.warning("sla scheduler pass failed", extra={"error": type(exc).__name__})
+                fired = 0
+            if fired < BATCH:
+                try:
+                    await asyncio.wait_for(stop.wait(), IDLE_WAIT_S)
+                except TimeoutError:
+                    pass
+
+    async def fire_due(self) -> int:
+        """Fires every step due by now (in batches); returns how many steps it handled."""
+        total = 0
+        while True:
+            now = self.clock()
+            observed: list[tuple[str, str, str | None]] = []
+            async with self.store.transaction() as uow:
+                rows = await uow.claim_due_clocks(now, BATCH)
+                current = await uow.current_policy() if rows else None
+                for row in rows:
+                    observed.append(await self._fire(uow, row, current, now))
+            for clock, step, team in observed:
+                if step != "stale":
+                    self.metrics.sla_steps.labels(clock, step).inc()
+                if step == "escalate":
+                    self.metrics.sla_breaches.labels(clock, team or "-").inc()
+            total += len(rows)
+            if len(rows) < BATCH:
+                break
+        await self._observe_backlog()
+        return total
+
+    async def _observe_backlog(self) -> None:
+        now = self.clock()
+        async with self.store.read() as uow:
+            count, oldest_due = await uow.clock_stats(now)
+        self.metrics.open_clocks.set(count)
+        self.metrics.scheduler_lag.set((now - oldest_due).total_seconds() if oldest_due else 0.0)
+
+    async def _fire(self, uow: UnitOfWork, row: Any, current: tuple[int, Policy] | None,
+                    now: datetime) -> tuple[str, str, str | None]:
+        lead = await uow.lead(row.lead_id, lock=True)
+        if current is None or lead is None or lead.owner != row.owner or lead.state not in OPEN_STATES:
+            # The lead moved on (worked, closed, reassigned) after this step was planned.
+            await uow.mark_clock(row.timer_id, "stale", now)
+            return row.clock, "stale", None
+        version, policy = current
+        await uow.mark_clock(row.timer_id, "fired", now)
+        due_at = as_utc(row.due_at)
+        owner = row.owner
+        manager = policy.manager_of(owner) if policy.has_rep(owner) else None
+        label = row.clock.replace("_", " ")
+        late = f"{label} due {due_at:%Y-%m-%d %H:%M} UTC"
+        history = {"clock": row.clock, "step": row.step, "owner": owner, "due_at": due_at.isoformat()}
+        if row.step == "remind":
+            await uow.add_history(lead.lead_id, "sla_reminder", history, at=now)
+            await emit_sla(uow, lead, clock=row.clock, step="remind", owner=owner, notify=[owner], due_at=due_at,
+                           at=now, detail=f"Reminder: {late}.")
+        elif row.step == "escalate":
+            notify = [owner] + ([manager] if manager else [])
+            await uow.add_history(lead.lead_id, "sla_breached", {**history, "escalated_to": manager}, at=now)
+            await emit_sla(uow, lead, clock=row.clock, step="escalate", owner=owner, notify=notify, due_at=due_at,
+                           at=now, detail=f"SLA breached: {late}; escalated to {manager or 'nobody'}.")
+        elif row.step == "reassign":
+            backup = self._available_backup(policy, owner, now)
+            if backup:
+                await reassign(uow, policy, version, lead, backup, now, reason="reassigned",
+                               why=f"{label} not met by {owner}; reassigned to backup {backup}", by="sla")
+            else:
+                await recycle(uow, policy, lead, now, f"{label} not met by {owner} and no backup available")
+                await emit_sla(uow, lead, clock=row.clock, step="recycle", owner=owner,
+                               notify=[owner] + ([manager] if manager else []), due_at=due_at, at=now,
+                               detail=f"{label} not met and no backup available: returned to the pool.")
+        else:  # the recycle clock's single step
+            await recycle(uow, policy, lead, now, "unworked for too long")
+            await emit_sla(uow, lead, clock=row.clock, step="recycle", owner=owner, notify=[owner], due_at=due_at,
+                           at=now, detail="Unworked: returned to the team pool for someone else to claim.")
+        team = policy.rep(owner).team if policy.has_rep(owner) else None
+        return row.clock, row.step, team
+
+    @staticmethod
+    def _available_backup(policy: Policy, owner: str, now: datetime) -> str | None:
+        if not policy.has_rep(owner):
+            return None
+        backup = policy.rep(owner).backup
+        if not backup or backup == owner or not policy.has_rep(backup):
+            return None
+        # Loads are not read here: a backup over capacity still beats a lead nobody works.
+        return backup if unavailability(policy.rep(backup), policy, IDLE, now) is None else None
