@@ -622,7 +622,7 @@ class PoolPolicy(Section):
     """The team pool (公海): who may claim recycled and unassigned leads, and how often."""
 
     claims_per_day: int | None = Field(default=20, ge=0)  # per rep; None = no limit
-    min_interval: Duration = timedelta(0)  # between two claims by the same rep
+    min_interval: Duration | None = None  # between two claims by the same rep
     previous_owner_cooldown: Duration = timedelta(days=3)  # a recycled lead's old owner waits this long
 
 

@@ -211,7 +211,7 @@ async def claim_from_pool(runtime: Runtime, principal: Principal, lead_id: str) 
         if rules.claims_per_day is not None and len(claims) >= rules.claims_per_day:
             raise Conflict(f"You have claimed {len(claims)} leads in the last 24 hours (limit {rules.claims_per_day}).",
                            errors=[{"field": "lead", "reason": "daily claim limit reached"}])
-        if claims and now - claims[-1] < rules.min_interval:
+        if claims and rules.min_interval and now - claims[-1] < rules.min_interval:
             raise Conflict("Claims must be at least "
                            f"{int(rules.min_interval.total_seconds())} s apart.",
                            errors=[{"field": "lead", "reason": "claimed too recently"}])

@@ -21,14 +21,23 @@ How a lead is routed:
    later rules: the rule says who should work such leads, and bending that is a manager's call.
 5. When no rule applies, the lead is parked in the policy's fallback queue and
    ``fallback.notify`` is told.
+
+Speed: :func:`route_lead` makes the same decision without writing its explanation, and
+:meth:`RouteOutcome.decision` writes it on demand; :func:`decide_route` is the two together.
+The simulator replays a million leads through :func:`route_lead`. What depends only on the
+policy (rule pools sized to a kind of lead, territory membership, rep and team lookups) is
+worked out once per :class:`Policy` object and remembered beside it; a policy is frozen, so
+nothing remembered can go stale.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -44,9 +53,11 @@ __all__ = [
     "CandidateVerdict",
     "RepLoad",
     "RosterState",
+    "RouteOutcome",
     "RoutingDecision",
     "RoutingLead",
     "decide_route",
+    "route_lead",
 ]
 
 
@@ -142,99 +153,186 @@ class RoutingDecision(_Record):
 # --- the decision ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class RouteOutcome:
+    """A routing decision without its explanation: everything a caller needs to apply it.
+
+    ``decision()`` builds the full :class:`RoutingDecision` (the one :func:`decide_route`
+    returns, field for field). It reads only values captured when the outcome was made, so it
+    may be called later, after the roster has moved on; the lead's facts must not be changed
+    in between."""
+
+    lead_id: str
+    owner: str | None
+    queue: str | None
+    rule: str | None
+    strategy: str
+    via: Literal["strategy", "credit", "backup", "queue"]
+    cursor_updates: dict[str, int]
+    credit_updates: dict[str, int]
+    notify: list[str]
+    _explained: Callable[[], RoutingDecision] = field(repr=False, compare=False)
+
+    @property
+    def assigned(self) -> bool:
+        return self.owner is not None
+
+    def decision(self) -> RoutingDecision:
+        return self._explained()
+
+
 def decide_route(lead: RoutingLead, policy: Policy, roster: RosterState, now: datetime) -> RoutingDecision:
     """Decides where ``lead`` goes at ``now`` (timezone-aware). Returns the decision; raises
     ValueError for a naive ``now``. Never assigns to an unavailable rep."""
+    return route_lead(lead, policy, roster, now).decision()
+
+
+def route_lead(lead: RoutingLead, policy: Policy, roster: RosterState, now: datetime) -> RouteOutcome:
+    """The decision of :func:`decide_route`, with its explanation left to
+    :meth:`RouteOutcome.decision`. Raises ValueError for a naive ``now``."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    passed_over: list[str] = []
-    for rule in policy.rules:
-        if not rule.when.matches(lead.facts):
-            passed_over.append(f"{rule.name}: conditions not met")
+    index = _index_of(policy)
+    facts = lead.facts
+    passed_over: list[tuple[str, str]] = []
+    for rules in index.rules:
+        rule = rules.rule
+        if not rule.when.matches(facts):
+            passed_over.append((rule.name, "conditions not met"))
             continue
-        pool = _pool_for(rule, lead, policy)
+        pool = rules.pool_for(lead, index)
         if not pool.ring:
-            passed_over.append(f"{rule.name}: {pool.why_empty}")
+            passed_over.append((rule.name, pool.why_empty))
             continue
-        context = {
-            "lead_id": lead.lead_id,
-            "rule": rule.name,
-            "strategy": rule.strategy,
-            "matched_because": rule.when.explain(lead.facts),
-            "passed_over": passed_over,
-            "decided_at": now,
-        }
-        return _decide_within(rule, pool, policy, roster, now, context)
-    return RoutingDecision(
-        lead_id=lead.lead_id,
-        owner=None,
-        queue=policy.fallback.queue,
-        rule=None,
-        strategy="fallback",
-        via="queue",
-        summary="no rule applied to this lead",
-        passed_over=passed_over,
-        notify=list(policy.fallback.notify),
-        decided_at=now,
-    )
+        return _decide_within(rule, pool, index, roster, now, lead, passed_over)
+
+    queue = policy.fallback.queue
+    notify = list(policy.fallback.notify)
+
+    def explained() -> RoutingDecision:
+        return RoutingDecision(
+            lead_id=lead.lead_id,
+            owner=None,
+            queue=queue,
+            rule=None,
+            strategy="fallback",
+            via="queue",
+            summary="no rule applied to this lead",
+            passed_over=_passed(passed_over),
+            notify=notify,
+            decided_at=now,
+        )
+
+    return RouteOutcome(lead.lead_id, None, queue, None, "fallback", "queue", {}, {}, notify, explained)
+
+
+def _passed(passed_over: list[tuple[str, str]]) -> list[str]:
+    return [f"{name}: {why}" for name, why in passed_over]
 
 
 @dataclass(frozen=True)
 class _RulePool:
-    """A rule's pool sized to one lead: who covers it (the ring) and who was dropped."""
+    """A rule's pool sized to one kind of lead: who covers it (the ring) and who was dropped.
+    Everything here depends on the policy and the lead's labels only, so a pool is worked out
+    once per kind of lead and shared."""
 
     ring: tuple[Rep, ...]  # reps covering the lead, by id; the rotation ring
     dropped: tuple[CandidateVerdict, ...] = ()
     cursor_key: str = ""
     why_empty: str = ""
     owner_because: str = ""
+    ring_ids: tuple[str, ...] = ()
+    weights: dict[str, int] = field(default_factory=dict)
+    backing: dict[str, str] = field(default_factory=dict)  # backup -> the rep they stand in for
+    team: Team | None = None  # whose queue takes a lead nobody could
+
+
+# A judged ring member: the rep, the load they carried, and why they cannot take it (None: can).
+_Judged = tuple[Rep, RepLoad, str | None]
 
 
 def _decide_within(
-    rule: RoutingRule, pool: _RulePool, policy: Policy, roster: RosterState, now: datetime, context: dict[str, Any]
-) -> RoutingDecision:
-    verdicts = sorted([*pool.dropped, *(_judge(rep, policy, roster, now) for rep in pool.ring)], key=_by_rep)
-    available = [verdict.rep for verdict in verdicts if verdict.kept]
+    rule: RoutingRule,
+    pool: _RulePool,
+    index: _PolicyIndex,
+    roster: RosterState,
+    now: datetime,
+    lead: RoutingLead,
+    passed_over: list[tuple[str, str]],
+) -> RouteOutcome:
+    policy = index.policy
+    loads = roster.loads
+    judged: list[_Judged] = []
+    available: list[str] = []  # in id order, as the ring is
+    for rep in pool.ring:
+        load = loads.get(rep.id, IDLE)
+        why_not = unavailability(rep, policy, load, now)
+        judged.append((rep, load, why_not))
+        if why_not is None:
+            available.append(rep.id)
+
+    def context() -> dict[str, Any]:
+        return {
+            "lead_id": lead.lead_id,
+            "rule": rule.name,
+            "strategy": rule.strategy,
+            "matched_because": rule.when.explain(lead.facts),
+            "passed_over": _passed(passed_over),
+            "decided_at": now,
+        }
+
+    def verdicts() -> list[CandidateVerdict]:
+        return sorted([*pool.dropped, *(_verdict(rep, load, why) for rep, load, why in judged)], key=_by_rep)
 
     if not available:
-        return _backup_or_queue(rule, pool, policy, roster, now, verdicts, context)
+        return _backup_or_queue(rule, pool, index, roster, now, lead, context, verdicts)
 
-    credit = strategies.by_credit(available, roster.credits) if rule.strategy != "owner" else None
+    credits = roster.credits
+    credit = strategies.by_credit(available, credits) if credits and rule.strategy != "owner" else None
     if credit is not None:
         assert credit.rep is not None
-        return RoutingDecision(
-            **context,
-            owner=credit.rep,
-            queue=None,
-            via="credit",
-            summary=credit.summary,
-            candidates=verdicts,
-            arithmetic={"picked_by": "credit", **credit.arithmetic},
-            credit_updates={credit.rep: -1},
+        credit_updates = {credit.rep: -1}
+
+        def explained_credit() -> RoutingDecision:
+            return RoutingDecision(
+                **context(),
+                owner=credit.rep,
+                queue=None,
+                via="credit",
+                summary=credit.summary,
+                candidates=verdicts(),
+                arithmetic={"picked_by": "credit", **credit.arithmetic},
+                credit_updates=credit_updates,
+            )
+
+        return RouteOutcome(
+            lead.lead_id, credit.rep, None, rule.name, rule.strategy, "credit", {}, credit_updates, [], explained_credit
         )
 
     pick = _pick(rule, pool, available, roster)
-    arithmetic = {"picked_by": rule.picker, **pick.arithmetic}
-    cursor_updates = {}
-    if pick.next_cursor is not None:
-        arithmetic["cursor_key"] = pool.cursor_key
-        cursor_updates[pool.cursor_key] = pick.next_cursor
-    return RoutingDecision(
-        **context,
-        owner=pick.rep,
-        queue=None,
-        via="strategy",
-        summary=pick.summary,
-        candidates=verdicts,
-        arithmetic=arithmetic,
-        cursor_updates=cursor_updates,
-    )
+    cursor_updates = {} if pick.next_cursor is None else {pool.cursor_key: pick.next_cursor}
+
+    def explained() -> RoutingDecision:
+        arithmetic = {"picked_by": rule.picker, **pick.arithmetic}
+        if pick.next_cursor is not None:
+            arithmetic["cursor_key"] = pool.cursor_key
+        return RoutingDecision(
+            **context(),
+            owner=pick.rep,
+            queue=None,
+            via="strategy",
+            summary=pick.summary,
+            candidates=verdicts(),
+            arithmetic=arithmetic,
+            cursor_updates=cursor_updates,
+        )
+
+    return RouteOutcome(lead.lead_id, pick.rep, None, rule.name, rule.strategy, "strategy", cursor_updates, {}, [],
+                        explained)
 
 
-def _judge(rep: Rep, policy: Policy, roster: RosterState, now: datetime, role: str = "") -> CandidateVerdict:
-    """Whether a rep who covers the lead can take it now; ``role`` prefixes the reason."""
-    load = roster.load_of(rep.id)
-    why_not = unavailability(rep, policy, load, now)
+def _verdict(rep: Rep, load: RepLoad, why_not: str | None, role: str = "") -> CandidateVerdict:
+    """A rep's verdict as the explanation shows it; ``role`` prefixes the reason."""
     reason = why_not or f"available ({describe_load(rep, load)})"
     return CandidateVerdict(rep=rep.id, kept=why_not is None, reason=f"{role}{reason}")
 
@@ -244,7 +342,7 @@ def _by_rep(verdict: CandidateVerdict) -> str:
 
 
 def _pick(rule: RoutingRule, pool: _RulePool, available: list[str], roster: RosterState) -> Pick:
-    ring = [rep.id for rep in pool.ring]
+    ring = pool.ring_ids
     cursor = roster.cursors.get(pool.cursor_key, 0)
     match rule.picker:
         case "owner":
@@ -253,8 +351,7 @@ def _pick(rule: RoutingRule, pool: _RulePool, available: list[str], roster: Rost
         case "round_robin":
             return strategies.round_robin(ring, available, cursor)
         case "weighted_round_robin":
-            weights = {rep.id: rep.weight for rep in pool.ring}
-            return strategies.weighted_round_robin(ring, weights, available, cursor)
+            return strategies.weighted_round_robin(ring, pool.weights, available, cursor)
         case "least_loaded":
             return strategies.least_loaded(available, roster.loads)
         case "performance_weighted":
@@ -264,49 +361,62 @@ def _pick(rule: RoutingRule, pool: _RulePool, available: list[str], roster: Rost
 def _backup_or_queue(
     rule: RoutingRule,
     pool: _RulePool,
-    policy: Policy,
+    index: _PolicyIndex,
     roster: RosterState,
     now: datetime,
-    verdicts: list[CandidateVerdict],
-    context: dict[str, Any],
-) -> RoutingDecision:
+    lead: RoutingLead,
+    context: Callable[[], dict[str, Any]],
+    verdicts: Callable[[], list[CandidateVerdict]],
+) -> RouteOutcome:
     # A backup stands in for a person, not for the rule's criteria: a backup dropped from the
     # pool for territory may still cover. Backups of backups are not chased.
-    in_ring = {rep.id for rep in pool.ring}
-    backing: dict[str, str] = {}  # backup -> the rep they stand in for (the first, by id)
-    for rep in pool.ring:
-        if rep.backup and rep.backup not in in_ring and policy.has_rep(rep.backup):
-            backing.setdefault(rep.backup, rep.id)
-    backups = [
-        _judge(policy.rep(backup), policy, roster, now, role=f"backup for {covered}: ")
-        for backup, covered in backing.items()
-    ]
-    verdicts = verdicts + backups
-    available = [verdict.rep for verdict in backups if verdict.kept]
+    policy = index.policy
+    backing = pool.backing
+    backups: list[tuple[Rep, RepLoad, str | None, str]] = []
+    for backup, covered in backing.items():
+        rep = index.reps[backup]
+        load = roster.load_of(backup)
+        backups.append((rep, load, unavailability(rep, policy, load, now), covered))
+
+    def all_verdicts() -> list[CandidateVerdict]:
+        return verdicts() + [_verdict(rep, load, why, f"backup for {covered}: ") for rep, load, why, covered in backups]
+
+    available = [rep.id for rep, _, why, _ in backups if why is None]
     if available:
         pick = strategies.least_loaded(sorted(available), roster.loads)
         assert pick.rep is not None
-        return RoutingDecision(
-            **context,
-            owner=pick.rep,
-            queue=None,
-            via="backup",
-            summary=f"{_nobody(rule, pool)}; {pick.rep} is backup for {backing[pick.rep]}",
-            candidates=verdicts,
-            arithmetic={"picked_by": "least_loaded backup", "backups": backing, **pick.arithmetic},
-        )
-    team = _team_of(rule, pool, policy)
+
+        def explained_backup() -> RoutingDecision:
+            return RoutingDecision(
+                **context(),
+                owner=pick.rep,
+                queue=None,
+                via="backup",
+                summary=f"{_nobody(rule, pool)}; {pick.rep} is backup for {backing[pick.rep]}",
+                candidates=all_verdicts(),
+                arithmetic={"picked_by": "least_loaded backup", "backups": backing, **pick.arithmetic},
+            )
+
+        return RouteOutcome(lead.lead_id, pick.rep, None, rule.name, rule.strategy, "backup", {}, {}, [],
+                            explained_backup)
+
+    team = pool.team
     queue = (team.fallback_queue if team else None) or policy.fallback.queue
-    return RoutingDecision(
-        **context,
-        owner=None,
-        queue=queue,
-        via="queue",
-        summary=f"{_nobody(rule, pool)}{', nor any backup' if backing else ''}; parked in {queue}",
-        candidates=verdicts,
-        arithmetic={"backups": backing, "team": team.name if team else None},
-        notify=[team.manager] if team else list(policy.fallback.notify),
-    )
+    notify = [team.manager] if team else list(policy.fallback.notify)
+
+    def explained_queue() -> RoutingDecision:
+        return RoutingDecision(
+            **context(),
+            owner=None,
+            queue=queue,
+            via="queue",
+            summary=f"{_nobody(rule, pool)}{', nor any backup' if backing else ''}; parked in {queue}",
+            candidates=all_verdicts(),
+            arithmetic={"backups": backing, "team": team.name if team else None},
+            notify=notify,
+        )
+
+    return RouteOutcome(lead.lead_id, None, queue, rule.name, rule.strategy, "queue", {}, {}, notify, explained_queue)
 
 
 def _nobody(rule: RoutingRule, pool: _RulePool) -> str:
@@ -315,67 +425,179 @@ def _nobody(rule: RoutingRule, pool: _RulePool) -> str:
     return "nobody in the pool was available"
 
 
-def _team_of(rule: RoutingRule, pool: _RulePool, policy: Policy) -> Team | None:
-    """The team whose queue takes a lead nobody could: the pool's, else the one team of its reps."""
-    if rule.pool.team is not None:
-        return policy.team(rule.pool.team)
-    teams = sorted({rep.team for rep in pool.ring})
-    return policy.team(teams[0]) if len(teams) == 1 else None
+# --- what a policy fixes once ------------------------------------------------------------------
+
+# Memo tables are bounded: leads carry free text (an industry, a city), and a stream of odd
+# values must not grow a table without end. Past the bound a table starts over.
+_MEMO_LIMIT = 65_536
+
+
+class _PolicyIndex:
+    """Lookups and memo tables for one :class:`Policy` object (see :func:`_index_of`)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.reps: dict[str, Rep] = {rep.id: rep for rep in policy.reps}
+        self.teams: dict[str, Team] = {team.name: team for team in policy.teams}
+        # (name folded, ((fact, {values folded}), ...)) per territory, by name: Territory.contains.
+        self.areas = tuple(
+            (
+                name.casefold(),
+                tuple(
+                    (position, frozenset(_folded(value) for value in values))
+                    for position, values in enumerate((area.countries, area.regions, area.cities))
+                    if values
+                ),
+            )
+            for name, area in sorted(policy.territories.items())
+        )
+        self.places: dict[tuple[str, str, str], tuple[str, ...] | None] = {}
+        self.rules = tuple(_RuleIndex(rule, self) for rule in policy.rules)
+
+    def territory_labels(self, facts: Mapping[str, Any]) -> tuple[str, ...] | None:
+        location = (_folded(facts.get("country")), _folded(facts.get("region")), _folded(facts.get("city")))
+        found = self.places.get(location, _MISSING)
+        if found is _MISSING:
+            found = self._territory_labels(location)
+            if len(self.places) >= _MEMO_LIMIT:
+                self.places.clear()
+            self.places[location] = found
+        return found  # type: ignore[return-value]
+
+    def _territory_labels(self, location: tuple[str, str, str]) -> tuple[str, ...] | None:
+        if not any(location):
+            return None
+        if self.policy.territories:
+            return tuple(
+                name for name, tests in self.areas if all(location[position] in values for position, values in tests)
+            )
+        return tuple(dict.fromkeys(value for value in location if value))
+
+    def pool(self, rule: RoutingRule, ring: list[Rep], **fields: Any) -> _RulePool:
+        in_ring = {rep.id for rep in ring}
+        backing: dict[str, str] = {}
+        for rep in ring:
+            if rep.backup and rep.backup not in in_ring and rep.backup in self.reps:
+                backing.setdefault(rep.backup, rep.id)
+        return _RulePool(
+            ring=tuple(ring),
+            ring_ids=tuple(rep.id for rep in ring),
+            weights={rep.id: rep.weight for rep in ring},
+            backing=backing,
+            team=self._team_of(rule, ring),
+            **fields,
+        )
+
+    def _team_of(self, rule: RoutingRule, ring: list[Rep]) -> Team | None:
+        """The pool's team, else the one team of its reps."""
+        if rule.pool.team is not None:
+            return self.teams[rule.pool.team]
+        teams = sorted({rep.team for rep in ring})
+        return self.teams[teams[0]] if len(teams) == 1 else None
+
+
+_MISSING: Any = object()
+
+
+class _RuleIndex:
+    """One rule's members (sorted by id), match dimensions, and its pools per kind of lead."""
+
+    def __init__(self, rule: RoutingRule, index: _PolicyIndex) -> None:
+        self.rule = rule
+        self.dimensions = rule.match_dimensions
+        self.members = sorted(
+            (
+                rep
+                for rep in index.policy.reps
+                if (rule.pool.team is None or rep.team == rule.pool.team)
+                and (not rule.pool.reps or rep.id in rule.pool.reps)
+            ),
+            key=lambda rep: rep.id,
+        )
+        self.pools: dict[Any, _RulePool] = {}
+
+    def pool_for(self, lead: RoutingLead, index: _PolicyIndex) -> _RulePool:
+        rule = self.rule
+        facts = lead.facts
+        if rule.strategy == "owner":
+            owner, because = _owner_of(facts, index)
+            key: Any = (owner, because)
+        else:
+            grade = facts.get("grade") if rule.strategy == "value_tier" else None
+            labels = tuple(
+                (dimension, found)
+                for dimension in self.dimensions
+                if (found := _lead_labels(dimension, facts, index)) is not None
+            )
+            key = (grade, labels)
+        try:
+            pool = self.pools.get(key)
+        except TypeError:  # an unhashable fact (a list for a grade): worked out every time
+            return self._pool(key, index)
+        if pool is None:
+            pool = self._pool(key, index)
+            if len(self.pools) >= _MEMO_LIMIT:
+                self.pools.clear()
+            self.pools[key] = pool
+        return pool
+
+    def _pool(self, key: Any, index: _PolicyIndex) -> _RulePool:
+        rule = self.rule
+        if rule.strategy == "owner":
+            owner, because = key
+            if owner is None:
+                return _RulePool(ring=(), why_empty=because)
+            return index.pool(rule, [index.reps[owner]], cursor_key=rule.name, owner_because=because)
+
+        grade, found_labels = key
+        labels: dict[MatchDimension, tuple[str, ...]] = dict(found_labels)
+        tier: tuple[str, ...] | None = None
+        key_parts = []
+        if rule.strategy == "value_tier":
+            tiers: Mapping[Any, tuple[str, ...]] = rule.tiers or {}
+            tier = tiers.get(grade)
+            if tier is None:
+                return _RulePool(ring=(), why_empty=f"no tier for grade {grade!r}")
+            key_parts.append(f"grade={grade}")
+
+        ring, dropped = [], []
+        for rep in self.members:
+            reason = _mismatch(rep, rule, tier, labels)
+            if reason is None:
+                ring.append(rep)
+            else:
+                dropped.append(CandidateVerdict(rep=rep.id, kept=False, reason=reason))
+        if not ring:
+            said = "; ".join(f"{dimension} {'+'.join(found) or 'none'}" for dimension, found in labels.items())
+            return _RulePool(ring=(), why_empty="no rep in the pool covers this lead" + (f" ({said})" if said else ""))
+
+        for dimension, found in labels.items():
+            named = {value.casefold() for rep in ring for value in _rep_values(rep, dimension)}
+            key_parts.append(f"{dimension}={'+'.join(label for label in found if label in named) or WILDCARD}")
+        cursor_key = rule.name + (f"[{','.join(key_parts)}]" if key_parts else "")
+        return index.pool(rule, ring, dropped=tuple(dropped), cursor_key=cursor_key)
+
+
+# Policies are frozen pydantic models holding dicts, so they cannot key a dict themselves:
+# the index is found by the policy's id and checked to belong to that very object (an id can
+# be reused once its object is gone; the finaliser drops the entry before that can happen).
+_indexes: dict[int, _PolicyIndex] = {}
+
+
+def _index_of(policy: Policy) -> _PolicyIndex:
+    index = _indexes.get(id(policy))
+    if index is not None and index.policy is policy:
+        return index
+    index = _PolicyIndex(policy)
+    key = id(policy)
+    _indexes[key] = index
+    weakref.finalize(policy, _indexes.pop, key, None)
+    return index
 
 
 # --- pools -------------------------------------------------------------------------------------
 
 _MISMATCH = {"territory": "wrong territory", "industry": "industry mismatch", "language": "language mismatch"}
-
-
-def _pool_for(rule: RoutingRule, lead: RoutingLead, policy: Policy) -> _RulePool:
-    if rule.strategy == "owner":
-        owner, because = _owner_of(lead, policy)
-        if owner is None:
-            return _RulePool(ring=(), why_empty=because)
-        return _RulePool(ring=(policy.rep(owner),), cursor_key=rule.name, owner_because=because)
-
-    tier: tuple[str, ...] | None = None
-    key_parts = []
-    if rule.strategy == "value_tier":
-        grade = lead.facts.get("grade")
-        tiers: Mapping[Any, tuple[str, ...]] = rule.tiers or {}
-        tier = tiers.get(grade)
-        if tier is None:
-            return _RulePool(ring=(), why_empty=f"no tier for grade {grade!r}")
-        key_parts.append(f"grade={grade}")
-    # A dimension the lead says nothing about does not filter: an unknown industry must not
-    # strand a lead in a queue.
-    labels = {
-        dimension: found
-        for dimension in rule.match_dimensions
-        if (found := _lead_labels(dimension, lead.facts, policy)) is not None
-    }
-
-    ring, dropped = [], []
-    for rep in sorted(_members(rule, policy), key=lambda rep: rep.id):
-        reason = _mismatch(rep, rule, tier, labels)
-        if reason is None:
-            ring.append(rep)
-        else:
-            dropped.append(CandidateVerdict(rep=rep.id, kept=False, reason=reason))
-    if not ring:
-        said = "; ".join(f"{dimension} {'+'.join(found) or 'none'}" for dimension, found in labels.items())
-        return _RulePool(ring=(), why_empty="no rep in the pool covers this lead" + (f" ({said})" if said else ""))
-
-    for dimension, found in labels.items():
-        named = {value.casefold() for rep in ring for value in _rep_values(rep, dimension)}
-        key_parts.append(f"{dimension}={'+'.join(label for label in found if label in named) or WILDCARD}")
-    cursor_key = rule.name + (f"[{','.join(key_parts)}]" if key_parts else "")
-    return _RulePool(ring=tuple(ring), dropped=tuple(dropped), cursor_key=cursor_key)
-
-
-def _members(rule: RoutingRule, policy: Policy) -> list[Rep]:
-    return [
-        rep
-        for rep in policy.reps
-        if (rule.pool.team is None or rep.team == rule.pool.team) and (not rule.pool.reps or rep.id in rule.pool.reps)
-    ]
 
 
 def _mismatch(
@@ -398,19 +620,14 @@ def _rep_values(rep: Rep, dimension: MatchDimension) -> tuple[str, ...]:
     return {"territory": rep.territories, "industry": rep.industries, "language": rep.languages}[dimension]
 
 
-def _lead_labels(dimension: MatchDimension, facts: Mapping[str, Any], policy: Policy) -> tuple[str, ...] | None:
+def _lead_labels(dimension: MatchDimension, facts: Mapping[str, Any], index: _PolicyIndex) -> tuple[str, ...] | None:
     """The lead's values for a match dimension, case-folded; None when the lead does not say.
 
     Territory: with a ``territories`` map, the names of the territories containing the lead
     (possibly none: a lead from elsewhere); without one, its country, region and city.
     Language: ``zh-CN`` also counts as ``zh``."""
     if dimension == "territory":
-        location = [_folded(facts.get(name)) for name in ("country", "region", "city")]
-        if not any(location):
-            return None
-        if policy.territories:
-            return tuple(name.casefold() for name, area in sorted(policy.territories.items()) if area.contains(facts))
-        return tuple(dict.fromkeys(value for value in location if value))
+        return index.territory_labels(facts)
     value = _folded(facts.get(dimension))
     if not value:
         return None
@@ -423,27 +640,39 @@ def _folded(value: Any) -> str:
     return str(value).strip().casefold() if value is not None else ""
 
 
-def _owner_of(lead: RoutingLead, policy: Policy) -> tuple[str | None, str]:
+def _owner_of(facts: Mapping[str, Any], index: _PolicyIndex) -> tuple[str | None, str]:
     """The rep who owns this person or their company, and why; (None, why not) otherwise."""
-    known = lead.facts.get("known_owner")
+    known = facts.get("known_owner")
     gone = ""
     if known:
-        if policy.has_rep(known):
+        if isinstance(known, str) and known in index.reps:
             return known, "known owner of this person"
         gone = f"known owner {known!r} is not in the policy; "
-    for domain in _company_domains(lead.facts):
-        owner = policy.account_owner(domain)
-        if owner is not None:
-            return owner, f"owner of the account {domain}"
+    accounts = index.policy.accounts
+    if accounts:
+        for domain in _company_domains(facts):
+            owner = accounts.get(_normalised_domain(domain)) if domain else None
+            if owner is not None:
+                return owner, f"owner of the account {domain}"
     return None, gone + "no known owner and no named account"
+
+
+@lru_cache(maxsize=_MEMO_LIMIT)
+def _normalised_domain(domain: str) -> str:
+    return normalise_domain(domain)
+
+
+@lru_cache(maxsize=8192)
+def _is_free(domain: str) -> bool:
+    return is_free_email_domain(domain)
 
 
 def _company_domains(facts: Mapping[str, Any]) -> list[str]:
     """The lead's company domains, from the email (unless it is free mail) and the website."""
     domains = []
     from_email = domain_of(facts.get("email_domain")) or domain_of(facts.get("email"))
-    if from_email and not is_free_email_domain(from_email):
-        domains.append(normalise_domain(from_email))
+    if from_email and not _is_free(from_email):
+        domains.append(_normalised_domain(from_email))
     if isinstance(facts.get("website"), str) and facts["website"].strip():
-        domains.append(normalise_domain(facts["website"]))
+        domains.append(_normalised_domain(facts["website"]))
     return list(dict.fromkeys(domains))

@@ -100,7 +100,9 @@ class SlaScheduler:
             await emit_sla(uow, lead, clock=row.clock, step="escalate", owner=owner, notify=notify, due_at=due_at,
                            at=now, detail=f"SLA breached: {late}; escalated to {manager or 'nobody'}.")
         elif row.step == "reassign":
-            backup = self._available_backup(policy, owner, now)
+            # A lead that already changed hands once goes to the pool rather than bouncing
+            # between a rep and their backup forever.
+            backup = None if lead.previous_owner else self._available_backup(policy, owner, now)
             if backup:
                 await reassign(uow, policy, version, lead, backup, now, reason="reassigned",
                                why=f"{label} not met by {owner}; reassigned to backup {backup}", by="sla")
