@@ -131,52 +131,56 @@ async def kafka_floor(bootstrap: str, topic: str, count: int, rate: float) -> tu
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=2,
                                 request_timeout_ms=10000)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
-    await producer.start()
-    await consumer.start()
-    consumer.assign([TopicPartition(topic, 0)])
-    await consumer.seek_to_beginning(TopicPartition(topic, 0))
     sent: dict[int, float] = {}
     acks, hops = Dist("kafka ack"), Dist("kafka hop")
-    done = asyncio.Event()
-
-    async def consume() -> None:
-        while len(hops.values) < count:
-            batches = await consumer.getmany(timeout_ms=200)
-            now = time.perf_counter()
-            for records in batches.values():
-                for record in records:
-                    i = int(record.key)
-                    if i >= 0:  # negative keys are the warm-up
-                        hops.values.append((now - sent[i]) * 1000)
-        done.set()
-
-    async def send(i: int) -> None:
-        sent[i] = time.perf_counter()
-        future = await producer.send(topic, PAYLOAD, key=str(i).encode())
-        await future
-        if i >= 0:
-            acks.values.append((time.perf_counter() - sent[i]) * 1000)
-
-    reader = asyncio.create_task(consume())
-    # A few unmeasured messages first: metadata, the producer id, the first fetch.
-    for i in range(-5, 0):
-        await send(i)
-    await asyncio.sleep(0.5)
     pending: set[asyncio.Task] = set()
+    reader: asyncio.Task | None = None
+    try:
+        await producer.start()
+        await consumer.start()
+        consumer.assign([TopicPartition(topic, 0)])
+        await consumer.seek_to_beginning(TopicPartition(topic, 0))
 
-    def fire(i: int) -> None:
-        task = asyncio.create_task(send(i))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
+        async def consume() -> None:
+            while len(hops.values) < count:
+                batches = await consumer.getmany(timeout_ms=200)
+                now = time.perf_counter()
+                for records in batches.values():
+                    for record in records:
+                        i = int(record.key)
+                        if i >= 0:  # negative keys are the warm-up
+                            hops.values.append((now - sent[i]) * 1000)
 
-    with progress_bar() as progress:
-        await paced(count, rate, fire, progress, f"kafka floor at {rate:g}/s")
-    await asyncio.gather(*pending)
-    await asyncio.wait_for(done.wait(), 30)
-    await reader
-    await producer.stop()
-    await consumer.stop()
-    return acks, hops
+        async def send(i: int) -> None:
+            sent[i] = time.perf_counter()
+            future = await producer.send(topic, PAYLOAD, key=str(i).encode())
+            await future
+            if i >= 0:
+                acks.values.append((time.perf_counter() - sent[i]) * 1000)
+
+        reader = asyncio.create_task(consume())
+        # A few unmeasured messages first: metadata, the producer id, the first fetch.
+        for i in range(-5, 0):
+            await send(i)
+        await asyncio.sleep(0.5)
+
+        def fire(i: int) -> None:
+            task = asyncio.create_task(send(i))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        with progress_bar() as progress:
+            await paced(count, rate, fire, progress, f"kafka floor at {rate:g}/s")
+        await asyncio.gather(*pending)
+        await asyncio.wait_for(reader, 30)
+        return acks, hops
+    finally:
+        if reader is not None and not reader.done():
+            reader.cancel()
+        for task in pending:
+            task.cancel()
+        await producer.stop()
+        await consumer.stop()
 
 
 async def postgres_floor(dsn: str, count: int) -> Dist:
@@ -503,8 +507,14 @@ async def main_async(args: argparse.Namespace) -> None:
         if sink is not None:
             sink.terminate()
             sink.wait()
-        await drop_database(base_db, url)
-        await delete_topics(kafka, [floor_topic] + [prefix + name for name in all_topics()])
+        try:
+            await drop_database(base_db, url)
+        except Exception as exc:  # the caller's error matters more; say what is left behind
+            console.print(f"[yellow]could not drop {url.rsplit('/', 1)[1]}: {exc!r}[/yellow]")
+        try:
+            await delete_topics(kafka, [floor_topic] + [prefix + name for name in all_topics()])
+        except Exception as exc:
+            console.print(f"[yellow]could not delete the topics {prefix}*: {exc!r}[/yellow]")
 
 
 def main() -> None:

@@ -146,16 +146,30 @@ def sources_add(
     name: str,
     data_dir: DataDir = None,
     kind: Annotated[str, typer.Option(help="api | meta | google_ads | csv")] = "api",
+    setting: Annotated[list[str] | None, typer.Option(
+        "--set", help="Platform settings as KEY=VALUE (meta: app_secret, verify_token, page_token; "
+                      "google_ads: google_key). A value 'env:NAME' is read from the environment at use.")] = None,
 ) -> None:
     """Create a lead source and print its API key once (the last line of stdout is the bare key)."""
     from shared.bootstrap import create_source
+
+    if kind not in ("api", "meta", "google_ads", "csv"):
+        err.print("[red]--kind must be api, meta, google_ads or csv.[/red]")
+        raise typer.Exit(2)
+    config = {}
+    for item in setting or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            err.print(f"[red]--set takes KEY=VALUE (got '{item}').[/red]")
+            raise typer.Exit(2)
+        config[key.strip()] = value
 
     async def work(runtime: Any) -> str:
         async with runtime.store.read() as uow:
             if await uow.source_by_name(name) is not None:
                 err.print(f"[red]A source named '{name}' exists already.[/red]")
                 raise typer.Exit(1)
-        return await create_source(runtime, name, kind)
+        return await create_source(runtime, name, kind, config)
 
     key = run_async(_with_runtime(settings_for(data_dir), work))
     err.print(f"Source '{name}' created. Keep this key secret; it is not stored and cannot be shown again:")
@@ -259,6 +273,78 @@ def policy_apply(file: Path, data_dir: DataDir = None) -> None:
         err.print(f"[red]{file}: invalid policy[/red]\n{exc}")
         raise typer.Exit(1) from None
     out.print(f"policy v{version} {'applied' if created else 'unchanged (same as the current version)'}")
+
+
+import_app = typer.Typer(help="Bring leads in from files.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("csv")
+def import_csv_command(
+    file: Path,
+    source: Annotated[str, typer.Option(help="The lead source the rows are recorded under.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Import leads from a CSV file (header row: email, phone, name, company, …; other columns
+    become attributes). Re-importing the same file adds nothing twice."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from services.intake.csv_import import count_rows, import_csv
+
+    if not file.exists():
+        err.print(f"[red]No such file: {file}[/red]")
+        raise typer.Exit(2)
+    total = count_rows(file)
+
+    async def work(runtime: Any) -> Any:
+        async with runtime.store.read() as uow:
+            if await uow.source_by_name(source) is None:
+                err.print(f"[red]No source named '{source}'. Create it with: leadrelay sources add {source}[/red]")
+                raise typer.Exit(2)
+        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task("rows", total=total)
+            try:
+                return await import_csv(runtime, file, source, lambda: bar.advance(task))
+            finally:
+                await runtime.bus.stop()
+
+    report = run_async(_with_runtime(settings_for(data_dir), work))
+    for line, reason in report.rejected[:50]:
+        err.print(f"[yellow]line {line}:[/yellow] {reason}")
+    if len(report.rejected) > 50:
+        err.print(f"… and {len(report.rejected) - 50} more rejected rows")
+    out.print(f"{report.accepted} leads accepted, {len(report.rejected)} rows rejected")
+    if report.rejected and not report.accepted:
+        raise typer.Exit(1)
+
+
+@dlq_app.command("list")
+def dlq_list(data_dir: DataDir = None, all_: Annotated[bool, typer.Option("--all", help="Include redriven.")] = False
+             ) -> None:
+    """Dead-lettered events: which consumer gave up on what, and why."""
+
+    async def work(runtime: Any) -> list[Any]:
+        async with runtime.store.read() as uow:
+            return await uow.list_dead_letters(include_redriven=all_)
+
+    rows = run_async(_with_runtime(settings_for(data_dir), work))
+    table = Table("id", "consumer", "topic", "event id", "when", "error")
+    for row in rows:
+        table.add_row(str(row.id), row.consumer, row.topic, row.event_id or "-", str(row.created_at)[:19],
+                      row.error[:120])
+    out.print(table)
+    err.print(f"{len(rows)} dead-lettered event(s)")
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(ids: Annotated[list[int] | None, typer.Argument(help="Dead-letter ids (default: all).")] = None,
+                data_dir: DataDir = None) -> None:
+    """Send dead-lettered events back to their topic for the consumer that gave up (after a fix)."""
+    from shared.redrive import redrive
+
+    count = run_async(_with_runtime(settings_for(data_dir), lambda runtime: redrive(runtime.store, ids)))
+    out.print(f"{count} event(s) redriven")
 
 
 def main() -> None:  # pragma: no cover
