@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from services.intake.api import intake_router
 from services.notifier.handler import NotifierHandler
 from services.notifier.sender import ChatSender
-from services.router.api import leads_router, work_router
+from services.router.api import admin_router, leads_router, work_router
 from services.router.handler import RouterHandler
 from services.router.scheduler import SlaScheduler
 from services.scoring.handler import ScoringHandler
@@ -59,7 +59,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def build_app(runtime: Runtime) -> FastAPI:
-    return create_app(runtime, [intake_router(), leads_router(), work_router()])
+    return create_app(runtime, [intake_router(), leads_router(), work_router(), admin_router()])
 
 
 def consumer_specs(runtime: Runtime | None, wake_sender: Callable[[], None]) -> dict[str, ConsumerSpec]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.router.assignment import reassign, today
@@ -14,8 +15,8 @@ from services.router.sla import time_to_first_touch, which_clocks_stop
 from shared.adapters.sql_store import UnitOfWork, as_utc
 from shared.events import Envelope, LeadActivity
 from shared.http import PrincipalDep, RuntimeDep
-from shared.policy import Policy
-from shared.problems import Conflict, Forbidden, InvalidField, NotFound
+from shared.policy import Policy, PolicyError, load_policy
+from shared.problems import Conflict, Forbidden, InvalidField, NotFound, UnsupportedMediaType
 from shared.runtime import Runtime
 from shared.security import Principal
 
@@ -280,5 +281,94 @@ def work_router() -> APIRouter:
     async def claim(lead_id: str, runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
         """Claim a pool lead: first come, first served, within the policy's claim limits."""
         return await claim_from_pool(runtime, principal, lead_id)
+
+    return router
+
+
+class CreditIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delta: int = Field(ge=-10, le=10, description="Leads to give (+) or take (-) from the rep's fair share.")
+    reason: str = Field(min_length=3, max_length=500)
+    lead_id: str | None = None
+
+
+def require_role(principal: Principal, *roles: str) -> None:
+    if principal.role not in roles:
+        raise Forbidden(f"This needs a {' or '.join(roles)} token.",
+                        errors=[{"field": "Authorization", "reason": f"role {principal.role} not allowed"}])
+
+
+async def policy_body(request: Request) -> str:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if content_type in ("application/yaml", "application/x-yaml", "text/yaml", "text/plain"):
+        return raw.decode("utf-8")
+    if content_type == "application/json":
+        try:
+            document = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidField("The body is not valid JSON.", errors=[{"field": "body", "reason": "invalid JSON"}]
+                               ) from None
+        if not isinstance(document, dict) or not isinstance(document.get("document"), str):
+            raise InvalidField("Send {\"document\": \"<policy YAML>\"}.",
+                               errors=[{"field": "document", "reason": "missing"}])
+        return document["document"]
+    raise UnsupportedMediaType("Send the policy as application/yaml (or JSON {\"document\": …}).",
+                               errors=[{"field": "Content-Type", "reason": "must be application/yaml"}])
+
+
+def admin_router() -> APIRouter:
+    router = APIRouter(tags=["policy"])
+
+    @router.get("/v1/policy")
+    async def read_policy(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+        """The current policy version and its document."""
+        require_role(principal, "admin", "manager")
+        async with runtime.store.read() as uow:
+            current = await uow.policy_document()
+        if current is None:
+            raise NotFound("No policy has been applied yet.")
+        return {"version": current[0], "document": current[1]}
+
+    @router.put("/v1/policy")
+    async def put_policy(request: Request, runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+        """Store a new policy version (hot-reloaded: new leads use it, in-flight ones finish on theirs)."""
+        require_role(principal, "admin")
+        text = await policy_body(request)
+        try:
+            load_policy(text)
+        except PolicyError as exc:
+            raise InvalidField(f"Invalid policy: {exc.problems[0]}",
+                               errors=[{"field": p.split(":", 1)[0], "reason": p.split(":", 1)[-1].strip()}
+                                       for p in exc.problems]) from None
+        async with runtime.store.transaction() as uow:
+            version, created = await uow.store_policy(text, actor_of(principal))
+        return {"version": version, "created": created}
+
+    @router.post("/v1/reps/{rep_id}/credits", status_code=201)
+    async def grant_credit(rep_id: str, body: CreditIn, runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+        """Give or take leads from a rep's fair share (a junk lead, a no-show); the ledger is cited in decisions."""
+        require_role(principal, "admin", "manager")
+        async with runtime.store.transaction() as uow:
+            _, policy = await current_policy(uow)
+            if not policy.has_rep(rep_id) or (
+                    principal.role == "manager" and rep_id not in team_reps(policy, principal.rep_id)):
+                raise NotFound(f"No rep {rep_id} on your team.")
+            await uow.add_credit(rep_id, body.delta, body.reason, actor_of(principal), body.lead_id)
+            balance = (await uow.credits()).get(rep_id, 0)
+        return {"rep": rep_id, "balance": balance}
+
+    @router.get("/v1/reps/{rep_id}/credits")
+    async def read_credits(rep_id: str, runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+        """A rep's fairness-ledger balance and entries (a rep may read their own)."""
+        if principal.role == "rep" and principal.rep_id != rep_id:
+            raise NotFound(f"No rep {rep_id} that you can see.")
+        require_role(principal, "admin", "manager", "rep")
+        async with runtime.store.read() as uow:
+            entries = await uow.ledger(rep_id)
+        return {"rep": rep_id, "balance": sum(e.delta for e in entries),
+                "entries": [{"delta": e.delta, "reason": e.reason, "by": e.by, "lead_id": e.lead_id, "at": iso(e.at)}
+                            for e in entries]}
 
     return router

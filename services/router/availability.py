@@ -13,7 +13,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from services.router.business_hours import BusinessCalendar, _window
-from shared.policy import WEEKDAYS, BusinessHours, Policy, Rep, WorkingHours
+from shared.policy import WEEKDAYS, Absence, BusinessHours, Policy, Rep, WorkingHours
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,11 @@ def unavailability(rep: Rep, policy: Policy, load: RepLoad, now: datetime) -> st
     The first reason found is given, in the order a manager would check them."""
     if rep.paused:
         return "paused"
-    tz = policy.timezone_of(rep)
-    for absence in rep.out_of_office:
-        start, end = absence.window(tz)
+    profile = _profile(rep, policy)
+    for start, end, absence in profile.absences:
         if start <= now < end:
             return f"out of office until {absence.until()}"
-    if off_shift := _off_shift(rep, policy, tz, now):
+    if off_shift := _off_shift(profile, now):
         return off_shift
     cap = rep.capacity
     if cap.open is not None and load.open >= cap.open:
@@ -50,38 +49,81 @@ def unavailability(rep: Rep, policy: Policy, load: RepLoad, now: datetime) -> st
     return None
 
 
-# Whether a shift is on at an instant depends on the instant, the zone and the hours only, and
-# a routing decision asks it for every rep of a pool at one instant: many reps share a zone and
-# hours, so the answer is remembered per (instant, zone, hours). The hours object is kept in
-# the entry, so its id cannot be reused while the entry lives. Bounded: the table starts over.
-_SHIFT_MEMO_LIMIT = 4096
-_shifts: dict[tuple[datetime, str, int], tuple[object, str | None]] = {}
+# --- what a rep's availability depends on, worked out once -------------------------------------
+# A routing decision asks about every rep of a pool, and a simulation asks a million times: the
+# rep's zone, absence windows and shift are fixed by the policy, so they are worked out once
+# per (rep, policy) pair of objects and kept. Both objects are kept in the entry, so their ids
+# cannot be reused while it lives; the table is bounded and starts over when full.
 
 
-def _off_shift(rep: Rep, policy: Policy, tz: ZoneInfo, now: datetime) -> str | None:
-    hours: WorkingHours = rep.working_hours if rep.working_hours is not None else policy.business_hours
-    key = (now, tz.key, id(hours))
-    found = _shifts.get(key)
-    if found is not None and found[0] is hours:
-        return found[1]
-    why = _shift_state(rep.working_hours, policy.business_hours, tz, now)
-    if len(_shifts) >= _SHIFT_MEMO_LIMIT:
-        _shifts.clear()
-    _shifts[key] = (hours, why)
-    return why
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    rep: Rep
+    policy: Policy
+    tz: ZoneInfo
+    absences: tuple[tuple[datetime, datetime, Absence], ...]
+    week: bytes | None  # own shift: 1 for each minute of the week (Monday 00:00 first) on shift
+    calendar: BusinessCalendar | None  # business hours: the company calendar in the rep's zone
 
 
-def _shift_state(own: WorkingHours | None, business: BusinessHours, tz: ZoneInfo, now: datetime) -> str | None:
+_PROFILE_LIMIT = 65_536
+_profiles: dict[tuple[int, int], _Profile] = {}
+
+
+def _profile(rep: Rep, policy: Policy) -> _Profile:
+    found = _profiles.get((id(rep), id(policy)))
+    if found is not None and found.rep is rep and found.policy is policy:
+        return found
+    tz = policy.timezone_of(rep)
+    hours = rep.working_hours
+    profile = _Profile(
+        rep=rep,
+        policy=policy,
+        tz=tz,
+        absences=tuple((*absence.window(tz), absence) for absence in rep.out_of_office),
+        week=_week(hours) if hours is not None else None,
+        calendar=business_calendar(policy.business_hours, tz.key) if hours is None else None,
+    )
+    if len(_profiles) >= _PROFILE_LIMIT:
+        _profiles.clear()
+    _profiles[(id(rep), id(policy))] = profile
+    return profile
+
+
+_MINUTES_A_DAY = 24 * 60
+_A_MONDAY = date(2024, 1, 1)
+
+
+@lru_cache(maxsize=1024)
+def _week(hours: WorkingHours) -> bytes:
+    """:meth:`WorkingHours.shift_day` for every minute of a week, as a table: whether a shift
+    covers a wall time depends only on its weekday and minute of the day."""
+    table = bytearray(7 * _MINUTES_A_DAY)
+    for day in range(7):
+        midnight = datetime.combine(_A_MONDAY + timedelta(days=day), datetime.min.time())
+        for minute in range(_MINUTES_A_DAY):
+            if hours.shift_day(midnight + timedelta(minutes=minute)) is not None:
+                table[day * _MINUTES_A_DAY + minute] = 1
+    return bytes(table)
+
+
+def _off_shift(profile: _Profile, now: datetime) -> str | None:
+    tz = profile.tz
     local = now.astimezone(tz)
-    if own is not None:
-        return _off_hours(tz, local) if own.shift_day(local) is None else None
+    if profile.week is not None:
+        if profile.week[local.weekday() * _MINUTES_A_DAY + local.hour * 60 + local.minute]:
+            return None
+        return _off_hours(tz, local)
     # Reps on business hours keep the company calendar (holidays, make-up workdays) in their
     # own time zone: the same calendar arithmetic the SLA clocks use.
-    calendar = _calendar(business, tz.key)
-    if _is_open(calendar, local.date(), now):
-        return None
-    if WEEKDAYS[local.weekday()] in business.days and not calendar.is_workday(local.date()):
-        return f"holiday ({tz.key} {local.date().isoformat()})"
+    calendar = profile.calendar
+    assert calendar is not None
+    day = local.date()
+    for opens, closes in _windows_around(calendar, day):
+        if opens <= now < closes:
+            return None
+    if WEEKDAYS[local.weekday()] in profile.policy.business_hours.days and not calendar.is_workday(day):
+        return f"holiday ({tz.key} {day.isoformat()})"
     return _off_hours(tz, local)
 
 
@@ -90,35 +132,23 @@ def _off_hours(tz: ZoneInfo, local: datetime) -> str:
 
 
 _ONE_DAY = timedelta(days=1)
+_WINDOWS_LIMIT = 16_384
+_windows: dict[tuple[int, date], tuple[BusinessCalendar, tuple[tuple[datetime, datetime], ...]]] = {}
 
 
-def _is_open(calendar: BusinessCalendar, day: date, at: datetime) -> bool:
-    """``business_hours.is_open(calendar, at)``, with ``day`` the local date of ``at``."""
-    return any(opens <= at < closes for opens, closes in _windows_around(calendar, day))
-
-
-@lru_cache(maxsize=4096)
 def _windows_around(calendar: BusinessCalendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
-    # The day before and after too, as is_open looks at them: where a clock change crosses
-    # midnight an instant's local date can differ from the day whose hours contain it.
-    windows = (_window(calendar, day + offset * _ONE_DAY) for offset in (-1, 0, 1))
-    return tuple(window for window in windows if window is not None)
-
-
-_calendars: dict[tuple[int, str], tuple[BusinessHours, BusinessCalendar]] = {}
-
-
-def _calendar(hours: BusinessHours, tz: str) -> BusinessCalendar:
-    """:func:`business_calendar`, found by the hours object's identity (hashing a pydantic
-    model on every lookup costs more than the lookup)."""
-    found = _calendars.get((id(hours), tz))
-    if found is not None and found[0] is hours:
+    """The open windows of ``day`` and its neighbours (UTC), as ``business_hours.is_open``
+    checks them: where a clock change crosses midnight an instant's local date can differ
+    from the day whose hours contain it."""
+    found = _windows.get((id(calendar), day))
+    if found is not None and found[0] is calendar:
         return found[1]
-    calendar = business_calendar(hours, tz)
-    if len(_calendars) >= 256:
-        _calendars.clear()
-    _calendars[(id(hours), tz)] = (hours, calendar)
-    return calendar
+    windows = (_window(calendar, day + offset * _ONE_DAY) for offset in (-1, 0, 1))
+    around = tuple(window for window in windows if window is not None)
+    if len(_windows) >= _WINDOWS_LIMIT:
+        _windows.clear()
+    _windows[(id(calendar), day)] = (calendar, around)
+    return around
 
 
 @lru_cache(maxsize=256)
@@ -140,3 +170,46 @@ def describe_load(rep: Rep, load: RepLoad) -> str:
     open_part = f"open {load.open}" + (f"/{rep.capacity.open}" if rep.capacity.open is not None else "")
     today = f"today {load.assigned_today}" + (f"/{rep.capacity.per_day}" if rep.capacity.per_day is not None else "")
     return f"{open_part}, {today}"
+
+
+# A round-the-clock desk's shifts run into one another; a search for the end gives up after
+# a week of unbroken shifts and says "no end".
+_LONGEST_SHIFT_RUN = 8
+
+
+def shift_end(rep: Rep, policy: Policy, now: datetime) -> datetime | None:
+    """When the shift ``rep`` is working at ``now`` ends, running on into a shift that starts
+    as this one ends (``00:00``-``24:00`` every day never ends: None). For a rep on business
+    hours, holidays close the day. Returns ``now`` when the rep is off shift at ``now``."""
+    tz = policy.timezone_of(rep)
+    hours = rep.working_hours
+    if hours is None:
+        return _business_shift_end(business_calendar(policy.business_hours, tz.key), tz, now)
+    day = hours.shift_day(now.astimezone(tz))
+    if day is None:
+        return now
+    for _ in range(_LONGEST_SHIFT_RUN):
+        start, end = hours.start.minutes, hours.end.minutes
+        closing_day = day if start < end else day + _ONE_DAY
+        # Wall-clock arithmetic (same tzinfo): "24:00" is the next local midnight.
+        closes = datetime(closing_day.year, closing_day.month, closing_day.day, tzinfo=tz) + timedelta(minutes=end)
+        local = closes.astimezone(tz)
+        day = local.date()
+        if local.hour * 60 + local.minute != start or WEEKDAYS[day.weekday()] not in hours.days:
+            return closes
+    return None
+
+
+def _business_shift_end(calendar: BusinessCalendar, tz: ZoneInfo, now: datetime) -> datetime | None:
+    closes = None
+    for opens, ends in _windows_around(calendar, now.astimezone(tz).date()):
+        if opens <= now < ends:
+            closes = ends
+    if closes is None:
+        return now
+    for _ in range(_LONGEST_SHIFT_RUN):
+        following = [ends for opens, ends in _windows_around(calendar, closes.astimezone(tz).date()) if opens == closes]
+        if not following:
+            return closes
+        closes = following[0]
+    return None

@@ -171,6 +171,7 @@ class RouteOutcome:
     cursor_updates: dict[str, int]
     credit_updates: dict[str, int]
     notify: list[str]
+    eligible: tuple[str, ...]  # the reps who covered the lead under the deciding rule, by id
     _explained: Callable[[], RoutingDecision] = field(repr=False, compare=False)
 
     @property
@@ -223,7 +224,7 @@ def route_lead(lead: RoutingLead, policy: Policy, roster: RosterState, now: date
             decided_at=now,
         )
 
-    return RouteOutcome(lead.lead_id, None, queue, None, "fallback", "queue", {}, {}, notify, explained)
+    return RouteOutcome(lead.lead_id, None, queue, None, "fallback", "queue", {}, {}, notify, (), explained)
 
 
 def _passed(passed_over: list[tuple[str, str]]) -> list[str]:
@@ -305,9 +306,8 @@ def _decide_within(
                 credit_updates=credit_updates,
             )
 
-        return RouteOutcome(
-            lead.lead_id, credit.rep, None, rule.name, rule.strategy, "credit", {}, credit_updates, [], explained_credit
-        )
+        return RouteOutcome(lead.lead_id, credit.rep, None, rule.name, rule.strategy, "credit", {}, credit_updates, [],
+                            pool.ring_ids, explained_credit)
 
     pick = _pick(rule, pool, available, roster)
     cursor_updates = {} if pick.next_cursor is None else {pool.cursor_key: pick.next_cursor}
@@ -328,7 +328,7 @@ def _decide_within(
         )
 
     return RouteOutcome(lead.lead_id, pick.rep, None, rule.name, rule.strategy, "strategy", cursor_updates, {}, [],
-                        explained)
+                        pool.ring_ids, explained)
 
 
 def _verdict(rep: Rep, load: RepLoad, why_not: str | None, role: str = "") -> CandidateVerdict:
@@ -398,7 +398,7 @@ def _backup_or_queue(
             )
 
         return RouteOutcome(lead.lead_id, pick.rep, None, rule.name, rule.strategy, "backup", {}, {}, [],
-                            explained_backup)
+                            pool.ring_ids, explained_backup)
 
     team = pool.team
     queue = (team.fallback_queue if team else None) or policy.fallback.queue
@@ -416,7 +416,8 @@ def _backup_or_queue(
             notify=notify,
         )
 
-    return RouteOutcome(lead.lead_id, None, queue, rule.name, rule.strategy, "queue", {}, {}, notify, explained_queue)
+    return RouteOutcome(lead.lead_id, None, queue, rule.name, rule.strategy, "queue", {}, {}, notify, pool.ring_ids,
+                        explained_queue)
 
 
 def _nobody(rule: RoutingRule, pool: _RulePool) -> str:

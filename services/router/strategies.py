@@ -20,8 +20,7 @@ extra turn. The rotation is exact again from there.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from statistics import median
@@ -32,17 +31,65 @@ from services.router.availability import IDLE, RepLoad
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True)
 class Pick:
-    rep: str | None
-    summary: str
-    arithmetic: dict[str, Any] = field(default_factory=dict)
-    next_cursor: int | None = None  # rotation strategies: the cursor after this pick
+    """Who a strategy chose, with a one-line ``summary`` and the ``arithmetic`` behind it.
+
+    The words and the arithmetic are only needed when a decision is explained, so a strategy
+    may pass ``describe`` instead: a function returning (summary, arithmetic), called the first
+    time either is read. ``next_cursor`` is the rotation cursor after this pick (rotation
+    strategies only)."""
+
+    __slots__ = ("rep", "next_cursor", "_summary", "_arithmetic", "_describe")
+
+    def __init__(
+        self,
+        rep: str | None,
+        summary: str = "",
+        arithmetic: dict[str, Any] | None = None,
+        next_cursor: int | None = None,
+        *,
+        describe: Callable[[], tuple[str, dict[str, Any]]] | None = None,
+    ) -> None:
+        self.rep = rep
+        self.next_cursor = next_cursor
+        self._summary = summary
+        self._arithmetic = {} if arithmetic is None else arithmetic
+        self._describe = describe
+
+    def _described(self) -> None:
+        if self._describe is not None:
+            self._summary, self._arithmetic = self._describe()
+            self._describe = None
+
+    @property
+    def summary(self) -> str:
+        self._described()
+        return self._summary
+
+    @property
+    def arithmetic(self) -> dict[str, Any]:
+        self._described()
+        return self._arithmetic
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pick):
+            return NotImplemented
+        return (self.rep, self.summary, self.arithmetic, self.next_cursor) == (
+            other.rep,
+            other.summary,
+            other.arithmetic,
+            other.next_cursor,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking: the arithmetic is a dict
+
+    def __repr__(self) -> str:
+        return f"Pick(rep={self.rep!r}, summary={self.summary!r}, next_cursor={self.next_cursor!r})"
 
 
 def round_robin(ring: Sequence[str], available: Collection[str], cursor: int) -> Pick:
     """The first available rep at or after position ``cursor mod len(ring)``."""
-    return _rotate(list(ring), available, cursor, {"ring": list(ring)})
+    return _rotate(ring, available, cursor, lambda: {"ring": list(ring)})
 
 
 def weighted_round_robin(
@@ -51,32 +98,38 @@ def weighted_round_robin(
     """Round robin over a cycle of slots in which each rep appears ``weight`` times, spread
     evenly (smooth weighted round robin, as nginx does), so a weight-3 rep gets three of
     every (3 + the others' weights) leads without getting them back to back."""
-    slots = list(weighted_cycle(tuple((rep, weights[rep]) for rep in ring)))
-    return _rotate(slots, available, cursor, {"weights": {rep: weights[rep] for rep in ring}, "cycle": slots})
+    slots = weighted_cycle(tuple((rep, weights[rep]) for rep in ring))
+    return _rotate(slots, available, cursor, lambda: {"weights": {rep: weights[rep] for rep in ring}, "cycle": list(slots)})
 
 
-def _rotate(slots: list[str], available: Collection[str], cursor: int, shown: dict[str, Any]) -> Pick:
-    """The rotation itself; ``shown`` is the strategy's own arithmetic (the ring, or the weights)."""
+def _rotate(
+    slots: Sequence[str], available: Collection[str], cursor: int, shown: Callable[[], dict[str, Any]]
+) -> Pick:
+    """The rotation itself; ``shown`` gives the strategy's own arithmetic (the ring, or the weights)."""
     size = len(slots)
     start = cursor % size
     for offset in range(size):
         rep = slots[(start + offset) % size]
         if rep in available:
-            skipped = [slots[(start + step) % size] for step in range(offset)]
-            arithmetic = {
-                **shown,
-                "cursor": cursor,
-                "turn": f"{cursor} mod {size} = {start}",
-                "turn_of": slots[start],
-                "skipped_unavailable": skipped,
-                "chosen": rep,
-                "next_cursor": cursor + offset + 1,
-            }
-            summary = f"turn {cursor} mod {size} = {start} is {slots[start]}'s"
-            if skipped:
-                summary += f"; passed over unavailable {', '.join(dict.fromkeys(skipped))}"
-            return Pick(rep, summary, arithmetic, next_cursor=cursor + offset + 1)
-    return Pick(None, "nobody in the ring is available", {**shown, "cursor": cursor})
+
+            def describe(rep: str = rep, offset: int = offset) -> tuple[str, dict[str, Any]]:
+                skipped = [slots[(start + step) % size] for step in range(offset)]
+                arithmetic = {
+                    **shown(),
+                    "cursor": cursor,
+                    "turn": f"{cursor} mod {size} = {start}",
+                    "turn_of": slots[start],
+                    "skipped_unavailable": skipped,
+                    "chosen": rep,
+                    "next_cursor": cursor + offset + 1,
+                }
+                summary = f"turn {cursor} mod {size} = {start} is {slots[start]}'s"
+                if skipped:
+                    summary += f"; passed over unavailable {', '.join(dict.fromkeys(skipped))}"
+                return summary, arithmetic
+
+            return Pick(rep, next_cursor=cursor + offset + 1, describe=describe)
+    return Pick(None, "nobody in the ring is available", {**shown(), "cursor": cursor})
 
 
 @lru_cache(maxsize=1024)
@@ -105,18 +158,20 @@ def least_loaded(candidates: Sequence[str], loads: Mapping[str, RepLoad]) -> Pic
 
     ranked = sorted(candidates, key=order)
     chosen = ranked[0]
-    compared = {
-        rep: {
-            "open": loads.get(rep, IDLE).open,
-            "today": loads.get(rep, IDLE).assigned_today,
-            "last_assigned_at": _iso(loads.get(rep, IDLE).last_assigned_at),
+    # The loads are read now: the caller's roster may move on before the words are wanted.
+    seen = {rep: loads.get(rep, IDLE) for rep in ranked}
+
+    def describe() -> tuple[str, dict[str, Any]]:
+        compared = {
+            rep: {"open": load.open, "today": load.assigned_today, "last_assigned_at": _iso(load.last_assigned_at)}
+            for rep, load in seen.items()
         }
-        for rep in ranked
-    }
-    summary = f"{chosen} has the fewest open leads ({compared[chosen]['open']})"
-    if len(ranked) > 1 and order(ranked[1])[0] == order(chosen)[0]:
-        summary += ", ties broken by today's count, then longest waiting, then id"
-    return Pick(chosen, summary, {"loads": compared, "order": "open, today, last_assigned_at, id", "chosen": chosen})
+        summary = f"{chosen} has the fewest open leads ({compared[chosen]['open']})"
+        if len(ranked) > 1 and seen[ranked[1]].open == seen[chosen].open:
+            summary += ", ties broken by today's count, then longest waiting, then id"
+        return summary, {"loads": compared, "order": "open, today, last_assigned_at, id", "chosen": chosen}
+
+    return Pick(chosen, describe=describe)
 
 
 def performance_weighted(candidates: Sequence[str], loads: Mapping[str, RepLoad], floor: float) -> Pick:

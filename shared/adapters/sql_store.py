@@ -368,6 +368,11 @@ class UnitOfWork:
         )
         return {rep: int(total or 0) for rep, total in rows}
 
+    async def ledger(self, rep_id: str) -> list[Any]:
+        return list((await self.conn.execute(
+            select(t.fairness_ledger).where(t.fairness_ledger.c.rep_id == rep_id).order_by(t.fairness_ledger.c.id)
+        )).all())
+
     async def add_credit(self, rep_id: str, delta: int, reason: str, by: str | None, lead_id: str | None) -> None:
         await self.conn.execute(
             insert(t.fairness_ledger).values(

@@ -1,0 +1,424 @@
+"""Replaying leads through a policy before rollout: who would get what, and is it fair.
+
+:func:`simulate` is pure: leads, a policy and a start time go in; a :class:`SimulationReport`
+comes out. It scores each lead with the policy's scoring rules and routes it with the same
+engine the live router uses (:func:`~services.router.routing.route_lead`), against an
+in-memory roster that moves as the live one does:
+
+- rotation cursors and fairness credits change by each decision's ``cursor_updates`` and
+  ``credit_updates``;
+- an assignment adds one open lead and one lead today to its owner; "today" rolls over at
+  midnight in the policy's time zone, as the live daily caps do;
+- **handling model**: every assigned lead is closed ``close_after`` after it was assigned
+  (default two days; ``None`` keeps every lead open), so open loads stay realistic instead
+  of growing for ever;
+- a returning person (same ``SimLead.person`` as an earlier lead) carries the owner the
+  earlier lead got as ``known_owner``, and ``returning`` is true, as scoring sets them live;
+- reps have no conversion track record, so ``performance_weighted`` weighs them all at the floor.
+
+Time: a lead arrives at its ``received_at``; a lead without one arrives ``spacing`` after the
+lead before it (the first at ``start``). Leads are replayed in the order given, and time never
+runs backwards: a lead stamped earlier than the one before it is taken to arrive with it.
+
+What the report counts, per policy:
+
+- **received** per rep and team, and **share** of the assigned leads;
+- **fair share**: every assigned lead is split equally among the reps who covered it (the
+  ring of the deciding rule's pool: right team, seniority, territory, industry, language),
+  whether or not they were available; a rep's fair share is the sum of those splits over the
+  assigned leads. ``vs_fair`` is received / fair share (1.0 is exactly fair). A rep nobody's
+  leads ever reached has a fair share of 0 and is left out of the ratios;
+- **max/min ratio** of leads received among the reps with a fair share (None when one of
+  them received nothing) and the **Gini coefficient** of those counts (0 equal, towards 1
+  concentrated on few reps);
+- **capacity breaches**: assignments to a rep already at their open or daily cap, and
+  **off-hours assignments**: to a rep off shift. The engine never does either; the counts are
+  a safety check and should be zero;
+- **SLA risk**: assigned leads whose owner's shift ends before the first-touch target of the
+  lead's grade has passed (wall clock, from assignment), so first touch is projected late
+  unless the owner works past their hours. A round-the-clock desk is never at risk;
+- **unassigned** leads by queue, **rule hits** (``None`` is "no rule applied"), how the
+  owner was found (``via``) and the grades;
+- with ``against`` (the policy in force today): how many leads change owner and the most
+  common moves, ``old -> new`` (a queue is shown as ``[queue]``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.router.availability import RepLoad, shift_end, unavailability
+from services.router.routing import RosterState, RoutingLead, route_lead
+from services.scoring.scoring import score_lead
+from shared.policy import Policy, Rep
+
+__all__ = [
+    "DEFAULT_CLOSE_AFTER",
+    "OwnerChanges",
+    "PolicyRun",
+    "RepStats",
+    "SimLead",
+    "SimulationReport",
+    "TeamStats",
+    "gini",
+    "simulate",
+]
+
+DEFAULT_CLOSE_AFTER = timedelta(days=2)
+NO_RULE = "(no rule)"
+# How often the progress callback hears of the leads done: often enough for a smooth bar,
+# rarely enough to cost nothing.
+PROGRESS_EVERY = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class SimLead:
+    """One lead to replay. ``facts`` are a lead's facts as intake and scoring build them
+    (:func:`shared.facts.lead_facts`: contact fields, ``source``, ``email_domain``,
+    ``free_email``); ``score``, ``grade``, ``known_owner`` and ``returning`` are added by the
+    simulation. ``person`` identifies the person across leads (normalised email, else phone);
+    by default the facts' email, else phone."""
+
+    facts: Mapping[str, Any]
+    source: str = ""
+    received_at: datetime | None = None
+    lead_id: str = ""
+    person: str | None = None
+
+
+@dataclass(frozen=True)
+class RepStats:
+    rep: str
+    team: str
+    received: int
+    share: float  # of the assigned leads
+    fair_share: float  # of the assigned leads
+    vs_fair: float | None  # received / fair; None when the fair share is 0
+    capacity_breaches: int
+    off_hours: int
+    sla_at_risk: int
+
+
+@dataclass(frozen=True)
+class TeamStats:
+    team: str
+    received: int
+    share: float
+    fair_share: float
+
+
+@dataclass(frozen=True)
+class PolicyRun:
+    """What one policy did with the leads."""
+
+    leads: int
+    assigned: int
+    reps: list[RepStats]
+    teams: list[TeamStats]
+    unassigned: dict[str, int]  # queue -> leads
+    rule_hits: dict[str, int]  # rule (or NO_RULE) -> leads
+    via: dict[str, int]  # strategy | credit | backup | queue -> leads
+    grades: dict[str, int]
+    max_min_ratio: float | None
+    gini: float
+    capacity_breaches: int
+    off_hours_assignments: int
+    sla_at_risk: int
+
+    @property
+    def unassigned_total(self) -> int:
+        return sum(self.unassigned.values())
+
+
+@dataclass(frozen=True)
+class OwnerChanges:
+    """How the simulated policy's owners differ from those of the policy ``against``."""
+
+    changed: int
+    moves: list[tuple[str, str, int]]  # (old owner or [queue], new owner or [queue], leads), most first
+
+
+@dataclass(frozen=True)
+class SimulationReport:
+    leads: int
+    first_at: datetime | None
+    last_at: datetime | None
+    close_after: timedelta | None
+    run: PolicyRun
+    baseline: PolicyRun | None = None  # the ``against`` policy's run
+    changes: OwnerChanges | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (datetimes as ISO 8601, durations in seconds)."""
+        data = asdict(self)
+        data["first_at"] = self.first_at.isoformat() if self.first_at else None
+        data["last_at"] = self.last_at.isoformat() if self.last_at else None
+        data["close_after"] = self.close_after.total_seconds() if self.close_after else None
+        for run in ("run", "baseline"):
+            if data[run] is not None:
+                data[run]["unassigned_total"] = getattr(self, run).unassigned_total
+        if self.changes is not None:
+            data["changes"]["moves"] = [
+                {"from": old, "to": new, "leads": count} for old, new, count in self.changes.moves
+            ]
+        return data
+
+
+def gini(values: Iterable[float]) -> float:
+    """The Gini coefficient of non-negative values: 0 when all are equal, towards 1 when one
+    holds everything; 0 for no values or an all-zero list."""
+    ordered = sorted(values)
+    total = sum(ordered)
+    count = len(ordered)
+    if count == 0 or total <= 0:
+        return 0.0
+    weighted = sum((position + 1) * value for position, value in enumerate(ordered))
+    return (2 * weighted) / (count * total) - (count + 1) / count
+
+
+def simulate(
+    policy: Policy,
+    leads: Iterable[SimLead],
+    *,
+    start: datetime | None = None,
+    spacing: timedelta = timedelta(minutes=1),
+    against: Policy | None = None,
+    close_after: timedelta | None = DEFAULT_CLOSE_AFTER,
+    top: int = 10,
+    progress: Callable[[int], None] | None = None,
+) -> SimulationReport:
+    """Replays ``leads`` through ``policy`` (and ``against``, when given, on its own roster).
+    Returns the report. Raises ValueError when a lead has no ``received_at`` and no
+    ``start`` is given, or ``start`` is naive. ``progress`` is told the number of leads done
+    every few thousand leads and at the end."""
+    if start is not None and (start.tzinfo is None or start.utcoffset() is None):
+        raise ValueError("start must be timezone-aware")
+    replay = _Replay(policy, close_after)
+    baseline = _Replay(against, close_after) if against is not None else None
+    moves: Counter[tuple[str, str]] = Counter()
+    now: datetime | None = None
+    first_at: datetime | None = None
+    count = 0
+    for lead in leads:
+        at = lead.received_at
+        if at is None:
+            if now is None:
+                if start is None:
+                    raise ValueError("a lead has no received_at: give a start time")
+                at = start
+            else:
+                at = now + spacing
+        elif at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError(f"lead {lead.lead_id or count + 1}: received_at must be timezone-aware")
+        if now is not None and at < now:
+            at = now
+        now = at
+        if first_at is None:
+            first_at = at
+        count += 1
+        lead_id = lead.lead_id or f"sim-{count}"
+        person = lead.person
+        if person is None:
+            person = lead.facts.get("email") or lead.facts.get("phone") or None
+        new = replay.route(lead, lead_id, person, at)
+        if baseline is not None:
+            old = baseline.route(lead, lead_id, person, at)
+            if old != new:
+                moves[(old, new)] += 1
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress(count)
+    if progress is not None:
+        progress(count)
+    changes = None
+    if baseline is not None:
+        changes = OwnerChanges(
+            changed=sum(moves.values()),
+            moves=[(old, new, leads) for (old, new), leads in moves.most_common(top)],
+        )
+    return SimulationReport(
+        leads=count,
+        first_at=first_at,
+        last_at=now,
+        close_after=close_after,
+        run=replay.report(),
+        baseline=baseline.report() if baseline is not None else None,
+        changes=changes,
+    )
+
+
+class _Replay:
+    """One policy's roster and tallies over the replay."""
+
+    def __init__(self, policy: Policy, close_after: timedelta | None) -> None:
+        self.policy = policy
+        self.scoring = policy.scoring
+        self.first_touch = {grade: policy.sla.first_touch_for(grade) for grade in ("hot", "warm", "cold")}
+        self.reps: dict[str, Rep] = {rep.id: rep for rep in policy.reps}
+        self.close_after = close_after
+        self.tz = ZoneInfo(policy.timezone)
+        self.loads: dict[str, RepLoad] = {}
+        self.cursors: dict[str, int] = {}
+        self.credits: dict[str, int] = {}
+        # The engine reads the roster through these very dicts, which change as we go.
+        self.roster = RosterState(loads=self.loads, cursors=self.cursors, credits=self.credits)
+        self.closing: deque[tuple[datetime, str]] = deque()  # (closes at, rep), in time order
+        self.next_midnight: datetime | None = None
+        self.owners: dict[str, str | None] = {}  # person -> owner of their latest lead
+        self.shift_ends: dict[str, datetime | None] = {}  # rep -> end of the shift last seen
+        self.leads = 0
+        self.received: Counter[str] = Counter()
+        self.fair: dict[str, float] = {rep_id: 0.0 for rep_id in self.reps}
+        self.unassigned: Counter[str] = Counter()
+        self.rule_hits: Counter[str] = Counter()
+        self.via: Counter[str] = Counter()
+        self.grades: Counter[str] = Counter()
+        self.breaches: Counter[str] = Counter()
+        self.off_hours: Counter[str] = Counter()
+        self.at_risk: Counter[str] = Counter()
+
+    def route(self, lead: SimLead, lead_id: str, person: str | None, now: datetime) -> str:
+        """Scores and routes one lead at ``now`` and applies the decision. Returns the owner,
+        or the queue as ``[queue]``."""
+        self._advance(now)
+        facts = dict(lead.facts)
+        if person is not None:
+            facts["returning"] = person in self.owners
+            facts["known_owner"] = self.owners.get(person)
+        else:
+            facts["returning"] = False
+            facts["known_owner"] = None
+        scored = score_lead(facts, self.scoring)
+        facts["score"] = scored.score
+        facts["grade"] = grade = scored.grade
+        outcome = route_lead(RoutingLead(lead_id, facts), self.policy, self.roster, now)
+
+        self.leads += 1
+        self.grades[grade] += 1
+        self.via[outcome.via] += 1
+        self.rule_hits[outcome.rule or NO_RULE] += 1
+        if outcome.cursor_updates:
+            self.cursors.update(outcome.cursor_updates)
+        for rep_id, delta in outcome.credit_updates.items():
+            self.credits[rep_id] = self.credits.get(rep_id, 0) + delta
+        owner = outcome.owner
+        if person is not None and (owner is not None or person not in self.owners):
+            # Live, a person keeps the owner they had when a later lead of theirs is queued.
+            self.owners[person] = owner
+        if owner is None:
+            queue = outcome.queue or ""
+            self.unassigned[queue] += 1
+            return f"[{queue}]"
+        self._assign(owner, outcome.eligible, grade, now)
+        return owner
+
+    def _assign(self, owner: str, eligible: tuple[str, ...], grade: str, now: datetime) -> None:
+        rep = self.reps[owner]
+        load = self.loads.get(owner)
+        if load is None:
+            load = RepLoad()
+        cap = rep.capacity
+        if (cap.open is not None and load.open >= cap.open) or (
+            cap.per_day is not None and load.assigned_today >= cap.per_day
+        ):
+            self.breaches[owner] += 1
+        self.loads[owner] = RepLoad(open=load.open + 1, assigned_today=load.assigned_today + 1, last_assigned_at=now)
+        if self.close_after is not None:
+            self.closing.append((now + self.close_after, owner))
+        self.received[owner] += 1
+        if eligible:
+            split = 1.0 / len(eligible)
+            fair = self.fair
+            for rep_id in eligible:
+                fair[rep_id] += split
+        target = self.first_touch[grade]
+        ends = self._shift_end(rep, now)
+        if ends is not None and ends <= now:
+            self.off_hours[owner] += 1
+        elif target is not None and ends is not None and ends - now < target:
+            self.at_risk[owner] += 1
+
+    def _shift_end(self, rep: Rep, now: datetime) -> datetime | None:
+        # Time only moves forward, so a shift end still ahead is the end of the shift the rep
+        # is working now (they have been on shift since it was found, having taken leads).
+        if rep.id in self.shift_ends:
+            ends = self.shift_ends[rep.id]
+            if ends is None or now < ends:
+                return ends
+        if unavailability(rep, self.policy, RepLoad(), now) is not None:
+            return now  # off shift, paused or away: the engine never does this (a safety check)
+        ends = shift_end(rep, self.policy, now)
+        self.shift_ends[rep.id] = ends
+        return ends
+
+    def _advance(self, now: datetime) -> None:
+        """Closes the leads due by ``now`` and starts a new day at the policy's midnight."""
+        closing = self.closing
+        loads = self.loads
+        while closing and closing[0][0] <= now:
+            _, rep_id = closing.popleft()
+            load = loads[rep_id]
+            loads[rep_id] = RepLoad(
+                open=load.open - 1, assigned_today=load.assigned_today, last_assigned_at=load.last_assigned_at
+            )
+        if self.next_midnight is None or now >= self.next_midnight:
+            today = now.astimezone(self.tz).date()
+            tomorrow = today + timedelta(days=1)
+            self.next_midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=self.tz)
+            for rep_id, load in list(loads.items()):
+                if load.assigned_today:
+                    loads[rep_id] = RepLoad(open=load.open, assigned_today=0, last_assigned_at=load.last_assigned_at)
+
+    def report(self) -> PolicyRun:
+        assigned = sum(self.received.values())
+        reps = []
+        for rep_id in sorted(self.reps):
+            received = self.received[rep_id]
+            fair = self.fair[rep_id]
+            reps.append(
+                RepStats(
+                    rep=rep_id,
+                    team=self.reps[rep_id].team,
+                    received=received,
+                    share=received / assigned if assigned else 0.0,
+                    fair_share=fair / assigned if assigned else 0.0,
+                    vs_fair=round(received / fair, 4) if fair > 0 else None,
+                    capacity_breaches=self.breaches[rep_id],
+                    off_hours=self.off_hours[rep_id],
+                    sla_at_risk=self.at_risk[rep_id],
+                )
+            )
+        teams = []
+        for team in sorted({rep.team for rep in self.reps.values()}):
+            members = [stats for stats in reps if stats.team == team]
+            teams.append(
+                TeamStats(
+                    team=team,
+                    received=sum(stats.received for stats in members),
+                    share=sum(stats.share for stats in members),
+                    fair_share=sum(stats.fair_share for stats in members),
+                )
+            )
+        counted = [stats.received for stats in reps if stats.fair_share > 0]
+        ratio = None
+        if counted and min(counted) > 0:
+            ratio = round(max(counted) / min(counted), 4)
+        return PolicyRun(
+            leads=self.leads,
+            assigned=assigned,
+            reps=reps,
+            teams=teams,
+            unassigned=dict(self.unassigned.most_common()),
+            rule_hits=dict(self.rule_hits.most_common()),
+            via=dict(self.via.most_common()),
+            grades=dict(self.grades.most_common()),
+            max_min_ratio=ratio,
+            gini=round(gini(counted), 4),
+            capacity_breaches=sum(self.breaches.values()),
+            off_hours_assignments=sum(self.off_hours.values()),
+            sla_at_risk=sum(self.at_risk.values()),
+        )
