@@ -541,6 +541,11 @@ class Condition:
     source: Mapping[str, Any]
     root: Node
 
+    def __post_init__(self) -> None:
+        # ``matches`` is called for every rule and every lead: the instance answers with the
+        # root's compiled check itself rather than through a method that calls it.
+        object.__setattr__(self, "matches", self.root._check)
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (Condition, (self.source, self.root))
 
@@ -557,7 +562,7 @@ class Condition:
     def always(cls) -> Condition:
         return cls(source={}, root=AllOf(()))
 
-    def matches(self, facts: Mapping[str, Any]) -> bool:
+    def matches(self, facts: Mapping[str, Any]) -> bool:  # replaced per instance by the compiled check
         return self.root._check(facts)
 
     def explain(self, facts: Mapping[str, Any]) -> str:
