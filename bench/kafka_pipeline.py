@@ -43,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shared import logging as logs  # noqa: E402
 from shared import schema  # noqa: E402
 from shared.bootstrap import (  # noqa: E402
-    all_topics,
     apply_policy,
     build_app,
     build_runtime,
@@ -53,6 +52,7 @@ from shared.bootstrap import (  # noqa: E402
     run_services,
 )
 from shared.migrate import upgrade  # noqa: E402
+from shared.topics import all_topics  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
 console = Console(stderr=True)

@@ -49,6 +49,27 @@ log "migrating ${LEADRELAY_DATABASE_URL%%://*}://…@${LEADRELAY_DATABASE_URL##*
 log "ensuring topics on $LEADRELAY_KAFKA_BOOTSTRAP${LEADRELAY_TOPIC_PREFIX:+ (prefix $LEADRELAY_TOPIC_PREFIX)}"
 "${BIN[@]}" topics ensure 2>>"$LOG_DIR/setup.log" || die "leadrelay topics ensure failed (see $LOG_DIR/setup.log)"
 
+# Without a policy scoring dead-letters every lead, so say so now rather than at the first lead.
+# (Exit 3 = no policy; any other failure, e.g. another Python without leadrelay, says nothing.)
+policy_rc=0
+"${PYTHON:-python3}" - <<'EOF' 2>/dev/null || policy_rc=$?
+import asyncio, sys
+from shared.bootstrap import build_runtime
+from shared.settings import Settings
+
+async def has_policy() -> bool:
+    runtime = build_runtime(Settings())
+    try:
+        async with runtime.store.read() as uow:
+            return await uow.current_policy() is not None
+    finally:
+        await runtime.store.dispose()
+
+sys.exit(0 if asyncio.run(has_policy()) else 3)
+EOF
+(( policy_rc != 3 )) ||
+  log "WARNING: no routing policy yet; leads are dead-lettered until you run: leadrelay policy apply FILE"
+
 declare -A PIDS=()
 stopping=0
 
@@ -77,16 +98,20 @@ on_signal() { log "stopping…"; stop_all; exit 0; }
 trap on_signal INT TERM
 trap stop_all EXIT
 
+metrics_port=$((PORT + 1))
 for name in "${SERVICES[@]}"; do
   # Background jobs of a script ignore SIGINT; the services stop on the SIGTERM sent by stop_all.
-  "${BIN[@]}" serve "$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  # Each non-intake service serves /metrics on its own port: 8081, 8082, … after intake's.
+  if [[ "$name" == intake ]]; then port_env=(); else port_env=(LEADRELAY_METRICS_PORT=$metrics_port); metrics_port=$((metrics_port + 1)); fi
+  env "${port_env[@]}" "${BIN[@]}" serve "$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   PIDS[$name]=$!
   log "started $name (pid $!) → $LOG_DIR/$name.log"
 done
 
 # Ready when intake answers /readyz (it can reach the database).
+ready=0
 for ((i = 0; i < 120; i++)); do
-  if "${PYTHON:-python3}" - "http://$HOST:$PORT/readyz" <<'EOF' 2>/dev/null; then break; fi
+  if "${PYTHON:-python3}" - "http://$HOST:$PORT/readyz" <<'EOF' 2>/dev/null; then ready=1; break; fi
 import sys, urllib.request
 urllib.request.urlopen(sys.argv[1], timeout=1)
 EOF
@@ -95,7 +120,11 @@ EOF
   done
   sleep 0.25
 done
-log "ready: intake on http://$HOST:$PORT (POST /v1/leads, GET /v1/leads/{id}, /metrics). Ctrl-C stops everything."
+if (( ready )); then
+  log "ready: intake on http://$HOST:$PORT (POST /v1/leads, GET /v1/leads/{id}, /metrics). Ctrl-C stops everything."
+else
+  log "WARNING: intake does not answer http://$HOST:$PORT/readyz yet (see $LOG_DIR/intake.log); still running."
+fi
 
 # Wait for a signal, or for one service to exit (then stop the rest: half a pipeline only queues
 # work). Polled, because `wait -n` misses a child that bash already reaped and reported.

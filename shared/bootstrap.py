@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from datetime import datetime
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -62,30 +61,18 @@ def build_app(runtime: Runtime) -> FastAPI:
     return create_app(runtime, [intake_router(), leads_router(), work_router(), admin_router()])
 
 
-def consumer_specs(runtime: Runtime | None, wake_sender: Callable[[], None]) -> dict[str, ConsumerSpec]:
-    settings = runtime.settings if runtime else Settings()
-    metrics = runtime.metrics if runtime else Metrics()
-    scoring = ScoringHandler(settings.identity_salt, metrics)
-    router = RouterHandler(metrics, runtime.clock if runtime else datetime.now)
-    notifier = NotifierHandler(settings.base_url, wake_sender)
-    return {
-        "scoring": ConsumerSpec("scoring", (topics.LEAD_RECEIVED,), scoring),
-        "router": ConsumerSpec("router", (topics.LEAD_QUALIFIED,), router),
-        "notifier": ConsumerSpec("notifier", (topics.LEAD_ASSIGNED, topics.LEAD_SLA), notifier),
+def consumer_specs(runtime: Runtime, wake_sender: Callable[[], None]) -> dict[str, ConsumerSpec]:
+    handlers = {
+        "scoring": ScoringHandler(runtime.settings.identity_salt, runtime.metrics),
+        "router": RouterHandler(runtime.metrics, runtime.clock),
+        "notifier": NotifierHandler(runtime.settings.base_url, wake_sender),
     }
-
-
-def all_topics() -> list[str]:
-    """Every topic the pipeline uses, with a dead-letter topic per consumer group and topic."""
-    names = list(topics.ALL)
-    for spec in consumer_specs(None, lambda: None).values():
-        names += [topics.dead_letter(topic, spec.name) for topic in spec.topics]
-    return names
+    return {name: ConsumerSpec(name, topics.CONSUMERS[name], handler) for name, handler in handlers.items()}
 
 
 async def ensure_topics(runtime: Runtime) -> None:
     if runtime.settings.mode == "distributed":
-        await runtime.bus.ensure_topics(all_topics())  # type: ignore[attr-defined]
+        await runtime.bus.ensure_topics(topics.all_topics())  # type: ignore[attr-defined]
 
 
 async def apply_policy(runtime: Runtime, text: str, created_by: str = "cli") -> tuple[int, bool]:
@@ -119,7 +106,7 @@ async def prepare_embedded(runtime: Runtime, policy_file: Path | None) -> tuple[
 
 
 async def run_services(runtime: Runtime, services: tuple[str, ...], stop: asyncio.Event,
-                       app: FastAPI | None = None) -> None:
+                       app: FastAPI | None = None, port: int | None = None) -> None:
     """Runs the named services in this process until ``stop`` is set."""
     await runtime.bus.start()
     await ensure_topics(runtime)
@@ -146,7 +133,7 @@ async def run_services(runtime: Runtime, services: tuple[str, ...], stop: asynci
         jobs.append(OutboxRelay(runtime.store, runtime.bus, runtime.metrics).run(stop))
     server = None
     if app is not None:
-        config = uvicorn.Config(app, host=runtime.settings.host, port=runtime.settings.port, log_config=None,
+        config = uvicorn.Config(app, host=runtime.settings.host, port=port or runtime.settings.port, log_config=None,
                                 lifespan="off", access_log=False)
         server = uvicorn.Server(config)
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

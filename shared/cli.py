@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -39,7 +40,11 @@ def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
     if data_dir is not None:
         values["data_dir"] = data_dir
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        err.print(f"[red]{exc.errors()[0]['msg'].removeprefix('Value error, ')}[/red]")
+        raise typer.Exit(2) from None
 
 
 def run_async(coro: Any) -> Any:
@@ -47,12 +52,23 @@ def run_async(coro: Any) -> Any:
 
 
 async def _with_runtime(settings: Settings, work: Any) -> Any:
+    from sqlalchemy import inspect
+
     from shared.bootstrap import build_runtime
 
+    if settings.mode == "embedded" and settings.database_url:
+        err.print("[yellow]LEADRELAY_DATABASE_URL is set but LEADRELAY_MODE is not 'distributed': "
+                  f"using the embedded database in {settings.data_dir}.[/yellow]")
     runtime = build_runtime(settings)
     try:
         if settings.mode == "embedded":
             await runtime.store.create_schema()
+        else:
+            async with runtime.store.engine.connect() as conn:
+                tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+            if "alembic_version" not in tables:
+                err.print("[red]No Leadrelay schema in this database: run `leadrelay migrate` first.[/red]")
+                raise typer.Exit(2)
         return await work(runtime)
     finally:
         await runtime.store.dispose()
@@ -97,16 +113,25 @@ def serve(service: Annotated[str, typer.Argument(help="intake | scoring | router
     if service not in SERVICES:
         err.print(f"[red]Unknown service '{service}'. Choose one of: {', '.join(SERVICES)}[/red]")
         raise typer.Exit(2)
-    settings = Settings(mode="distributed")
+    settings = settings_for(None, mode="distributed")
     logs.configure(settings.log_level, settings.log_json)
 
     async def main() -> None:
         from shared.bootstrap import build_app, build_runtime, install_stop_signals, run_services
+        from shared.http import create_app
 
         runtime = build_runtime(settings)
         stop = asyncio.Event()
         install_stop_signals(stop)
-        await run_services(runtime, (service,), stop, app=build_app(runtime) if service == "intake" else None)
+        # Intake serves the API; every other service serves /metrics and the health checks
+        # on LEADRELAY_METRICS_PORT when it is set (one port per process on a shared host).
+        if service == "intake":
+            app, port = build_app(runtime), settings.port
+        elif settings.metrics_port:
+            app, port = create_app(runtime, []), settings.metrics_port
+        else:
+            app, port = None, None
+        await run_services(runtime, (service,), stop, app=app, port=port)
 
     run_async(main())
 
@@ -132,7 +157,7 @@ app.add_typer(topics_app, name="topics")
 def topics_ensure() -> None:
     """Create the pipeline's topics and dead-letter topics (LEADRELAY_KAFKA_BOOTSTRAP)."""
     from shared.adapters.kafka_bus import KafkaBus
-    from shared.bootstrap import all_topics
+    from shared.topics import all_topics
 
     settings = Settings()
     names = all_topics()

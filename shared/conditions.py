@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,10 +54,29 @@ class ConditionError(ValueError):
 
 def domain_of(value: Any) -> str | None:
     """The lower-cased domain of an email address (or of a bare domain); None for anything else."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
+        return None
+    found = _domains.get(value, _UNSEEN)
+    if found is _UNSEEN:
+        found = _domain_of(value)
+        if len(_domains) >= _DOMAINS_LIMIT:
+            _domains.clear()
+        _domains[value] = found
+    return found  # type: ignore[no-any-return]
+
+
+def _domain_of(value: str) -> str | None:
+    if not value.strip():
         return None
     domain = value.strip().rpartition("@")[2].strip().lower().rstrip(".")
     return domain or None
+
+
+# One lead's email is looked at by several rules (a scoring rule, a routing rule, the account
+# lookup): the answer is remembered for the next few thousand addresses.
+_DOMAINS_LIMIT = 4096
+_domains: dict[str, str | None] = {}
+_UNSEEN: Any = object()
 
 
 def fact(facts: Mapping[str, Any], field: str) -> Any:
@@ -322,6 +342,8 @@ def _equals_text(expected: str) -> Callable[[Any], bool]:
     folded = _text(expected)
 
     def same(value: Any) -> bool:
+        if value.__class__ is str:
+            return value.strip().casefold() == folded
         if isinstance(value, bool):
             return False
         if isinstance(value, str):
@@ -338,6 +360,8 @@ def _in_texts(options: tuple[str, ...]) -> Callable[[Any], bool]:
     folded = frozenset(_text(option) for option in options)
 
     def is_in(value: Any) -> bool:
+        if value.__class__ is str:
+            return value.strip().casefold() in folded
         for item in value if isinstance(value, list | tuple) else (value,):
             if isinstance(item, bool):
                 continue
@@ -354,6 +378,53 @@ def _in_texts(options: tuple[str, ...]) -> Callable[[Any], bool]:
     return is_in
 
 
+_ORDER = {"gte": operator.ge, "gt": operator.gt, "lte": operator.le, "lt": operator.lt}
+
+
+def _ordered_against(test: Callable[[float, float], bool], bound: Any) -> Callable[[Any], bool]:
+    """``_ordered(test)(value, bound)``, with whole numbers (the usual fact) taken directly."""
+
+    def compare(value: Any) -> bool:
+        if value.__class__ is int:
+            return bool(test(float(value), bound))
+        number = _number(value)
+        return number is not None and bool(test(number, bound))
+
+    return compare
+
+
+def _contains_text(needle: Any) -> Callable[[Any], bool]:
+    folded = _text(needle)
+
+    def contains(value: Any) -> bool:
+        if isinstance(value, str):
+            return folded in value.strip().casefold()
+        if isinstance(value, list | tuple):
+            return any(_same(item, needle) for item in value)
+        return False
+
+    return contains
+
+
+def _searches(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
+    search = pattern.search
+
+    def matches(value: Any) -> bool:
+        if value.__class__ is str:
+            return search(value) is not None
+        return _matches(value, pattern)
+
+    return matches
+
+
+def _in_domain_kind(wanted: bool) -> Callable[[Any], bool]:
+    def free_domain(value: Any) -> bool:
+        domain = domain_of(value)
+        return domain is not None and _is_free_domain(domain) == wanted
+
+    return free_domain
+
+
 def _comparison(op: str, operand: Any) -> Callable[[Any], bool]:
     """The comparison of a present fact with ``operand``, specialised where that pays."""
     texts = isinstance(operand, tuple) and all(isinstance(option, str) for option in operand)
@@ -367,17 +438,29 @@ def _comparison(op: str, operand: Any) -> Callable[[Any], bool]:
     if op == "not_in" and texts:
         is_in = _in_texts(operand)
         return lambda value: not is_in(value)
+    if op in _ORDER:
+        return _ordered_against(_ORDER[op], operand)
+    if op == "contains":
+        return _contains_text(operand)
     if op == "matches":
-        return lambda value: _matches(value, operand)
+        return _searches(operand)
+    if op == "free_domain":
+        return _in_domain_kind(operand)
     compare = COMPARISONS[op]
     return lambda value: compare(value, operand)
 
 
 def _compile_test(name: str, op: str, operand: Any) -> Check:
     """A closure equivalent to evaluating ``FieldTest(name, op, operand)`` on a lead's facts."""
+    if "." in name:
 
-    def lookup(facts: Mapping[str, Any]) -> Any:
-        return facts[name] if name in facts else fact(facts, name)
+        def lookup(facts: Mapping[str, Any]) -> Any:
+            return facts[name] if name in facts else fact(facts, name)
+
+    else:  # a plain name is there or it is not: ``fact`` would find nothing else
+
+        def lookup(facts: Mapping[str, Any]) -> Any:
+            return facts.get(name)
 
     if op == "exists":
         return lambda facts: _present(lookup(facts)) is operand
@@ -391,9 +474,16 @@ def _compile_test(name: str, op: str, operand: Any) -> Check:
     if op not in COMPARISONS:  # an unknown operator only reaches here inside a failed parse
         return _never
     compare = _comparison(op, operand)
+    if "." in name:
+
+        def dotted_test(facts: Mapping[str, Any]) -> bool:
+            value = facts[name] if name in facts else fact(facts, name)
+            return value is not None and compare(value)
+
+        return dotted_test
 
     def test(facts: Mapping[str, Any]) -> bool:
-        value = facts[name] if name in facts else fact(facts, name)
+        value = facts.get(name)
         return value is not None and compare(value)
 
     return test

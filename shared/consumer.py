@@ -35,7 +35,7 @@ from shared import topics
 from shared.adapters.sql_store import SqlStore, UnitOfWork
 from shared.events import Envelope
 from shared.metrics import Metrics
-from shared.ports import Bus, Delivery
+from shared.ports import Bus, Delivery, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,9 @@ class ConsumerRunner:
             try:
                 handled = await self._handle_once(envelope)
             except Exception as exc:
-                if is_infrastructure_error(exc):
-                    log.warning("store unavailable; retrying", extra={"consumer": self.spec.name,
-                                "event_id": envelope.id, "error": type(exc).__name__})
+                if is_infrastructure_error(exc) or isinstance(exc, RetryLater):
+                    log.warning("cannot handle the event yet; retrying", extra={
+                        "consumer": self.spec.name, "event_id": envelope.id, "error": type(exc).__name__})
                     await asyncio.sleep(infra_delay)
                     infra_delay = min(infra_delay * 2, INFRA_RETRY_MAX_DELAY_S)
                     continue
@@ -148,10 +148,9 @@ class ConsumerRunner:
                 async with self.store.transaction() as uow:
                     dead_letter_id = f"dlq:{self.spec.name}:{delivery.topic}:{delivery.partition}:{delivery.offset}"
                     dlq_topic = topics.dead_letter(delivery.topic, self.spec.name)
-                    # A redelivery of an event we already dead-lettered finds its id here.
+                    # A redelivery of an event we already dead-lettered finds its id here. The
+                    # event id is not marked processed: a source's retry of it gets another go.
                     if await uow.append_if_new(dlq_topic, delivery.key, delivery.payload, dead_letter_id):
-                        if event_id is not None:
-                            await uow.mark_processed(self.spec.name, event_id)
                         await uow.dead_letter(self.spec.name, delivery.topic, event_id, delivery.payload, error)
                 break
             except Exception as exc:

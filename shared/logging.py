@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 import orjson
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
+# Anchored so it leaves uuids, timestamps and addresses alone (a phone is not glued to word
+# characters, colons, slashes or dots on either side).
+_PHONE = re.compile(r"(?<![\w.:/-])\+?\d[\d\s().-]{7,}\d(?![\w:/-]|\.\d)")
+# Identifiers we log on purpose; redacting them would only make the logs useless.
+_ID_FIELDS = frozenset({"lead_id", "event_id", "correlation_id", "key", "person_id", "topic", "consumer", "group",
+                        "trace_id"})
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
@@ -32,15 +37,19 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                line[key] = redact(value) if isinstance(value, str) else value
+                line[key] = redact(value) if isinstance(value, str) and key not in _ID_FIELDS else value
         if record.exc_info:
             line["exc"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(line, default=str).decode()
 
 
 class PlainFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = redact(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: object) -> str:  # noqa: N802 - logging's name
+        return redact(super().formatException(ei))  # type: ignore[arg-type]
 
 
 def configure(level: str = "INFO", json_lines: bool = True) -> None:

@@ -548,6 +548,9 @@ class SlaPolicy(Section):
     clock: Literal["business_hours", "wall"] = "business_hours"
     ladder: Ladder = Ladder()
     recycle_unworked_after: Duration | None = timedelta(days=7)  # back to the team pool
+    # Set, an assignment is an offer the rep must accept within this time, else it passes to
+    # the next candidate (the lead keeps its age: its other clocks run on).
+    offer_timeout: Duration | None = None
 
     def first_touch_for(self, grade: Grade) -> timedelta | None:
         target: timedelta | None = getattr(self.first_touch, grade)

@@ -10,6 +10,10 @@ if TYPE_CHECKING:
     from shared.events import Envelope
 
 
+class RetryLater(Exception):
+    """The event is fine but cannot be handled yet (e.g. no policy applied): wait, never dead-letter."""
+
+
 class BusUnavailable(Exception):
     """The event log could not durably store an event; the caller must not claim it did."""
 

@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = None
-    policy_file: Path | None = None
+    metrics_port: int | None = None  # distributed mode: /metrics for the non-HTTP services
     # Salt for the identity-key HMAC: keys travel in Kafka keys and logs, so they must not be
     # reversible to an email by a dictionary attack without it.
     identity_salt: str = Field(default="leadrelay-demo-salt", repr=False)

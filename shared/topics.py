@@ -11,3 +11,14 @@ ALL = (LEAD_RECEIVED, LEAD_QUALIFIED, LEAD_ASSIGNED, LEAD_SLA, LEAD_ACTIVITY)
 
 def dead_letter(topic: str, group: str) -> str:
     return f"{topic}.dlq.{group}"
+
+# What each consumer group reads; every (topic, group) pair also has a dead-letter topic.
+CONSUMERS: dict[str, tuple[str, ...]] = {
+    "scoring": (LEAD_RECEIVED,),
+    "router": (LEAD_QUALIFIED,),
+    "notifier": (LEAD_ASSIGNED, LEAD_SLA),
+}
+
+
+def all_topics() -> list[str]:
+    return list(ALL) + [dead_letter(topic, group) for group, reads in CONSUMERS.items() for topic in reads]

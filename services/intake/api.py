@@ -72,11 +72,16 @@ def intake_router() -> APIRouter:
         """Accept a lead; answers 202 once it is durably stored."""
         if principal.role != "source":
             raise Forbidden("Only a lead source's API key can post leads.")
-        body = await read_json_body(request, runtime.settings.max_body_bytes)
-        lead = parse_lead(body)
-        contact = to_contact(lead)
-        if idempotency_key is not None and not idempotency_key.strip():
-            raise InvalidField("Idempotency-Key is empty.", errors=[{"field": "Idempotency-Key", "reason": "empty"}])
+        try:
+            body = await read_json_body(request, runtime.settings.max_body_bytes)
+            lead = parse_lead(body)
+            contact = to_contact(lead)
+            if idempotency_key is not None and not idempotency_key.strip():
+                raise InvalidField("Idempotency-Key is empty.",
+                                   errors=[{"field": "Idempotency-Key", "reason": "empty"}])
+        except Problem as problem:
+            runtime.metrics.leads_rejected.labels(principal.name or "-", problem.type_slug).inc()
+            raise
         accepted = await accept_lead(
             runtime, source=principal.name or "", source_kind="api", contact=contact,
             external_id=lead.external_id, dedup_key=idempotency_key, body_fingerprint=request.state.raw_body,

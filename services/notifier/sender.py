@@ -108,7 +108,7 @@ class ChatSender:
             waiting_until = self.not_before.get(dest.webhook)
             now = self.clock()
             if waiting_until and waiting_until > now:
-                await self._reschedule(row, waiting_until, "waiting for the platform's rate limit", count=False)
+                await self._reschedule(row, waiting_until, "waiting for the platform's rate limit")
                 return
             request = build_request(message_from_json(row.message), dest, now)
             try:
@@ -147,8 +147,7 @@ class ChatSender:
         wait = max(result.retry_after or 0.0, backoff_seconds(attempts))
         await self._reschedule(row, now + timedelta(seconds=wait), result.detail, attempts=attempts)
 
-    async def _reschedule(self, row: Any, at: datetime, detail: str, *, count: bool = True,
-                          attempts: int | None = None) -> None:
+    async def _reschedule(self, row: Any, at: datetime, detail: str, *, attempts: int | None = None) -> None:
         async with self.store.transaction() as uow:
             await uow.update_delivery(row.id, state="pending", next_attempt_at=at, last_error=detail,
                                       attempts=attempts if attempts is not None else row.attempts)

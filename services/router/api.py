@@ -110,11 +110,11 @@ class ActivityIn(BaseModel):
 
 # Which states an action may start from; anything else is a 409 naming the current state.
 ALLOWED_FROM = {
-    "accepted": ("assigned",),
-    "contacted": ("assigned", "accepted"),
-    "converted": ("assigned", "accepted", "contacted"),
-    "lost": ("assigned", "accepted", "contacted"),
-    "reassign": ("assigned", "accepted", "contacted", "queued", "pool"),
+    "accepted": ("offered", "assigned"),
+    "contacted": ("offered", "assigned", "accepted"),
+    "converted": ("offered", "assigned", "accepted", "contacted"),
+    "lost": ("offered", "assigned", "accepted", "contacted"),
+    "reassign": ("offered", "assigned", "accepted", "contacted", "queued", "pool"),
 }
 
 
@@ -153,7 +153,8 @@ async def record_activity(runtime: Runtime, principal: Principal, lead_id: str, 
         else:
             if body.action == "lost" and not body.reason:
                 raise InvalidField("Say why the lead was lost.", errors=[{"field": "reason", "reason": "required for lost"}])
-            await uow.cancel_clocks(lead_id, sorted(which_clocks_stop(body.action)))
+            # Any action on an offered lead takes the offer.
+            await uow.cancel_clocks(lead_id, sorted(which_clocks_stop(body.action) | {"offer"}))
             values: dict[str, Any] = {"state": body.action}
             if body.action == "accepted":
                 values["accepted_at"] = now

@@ -16,7 +16,7 @@ from shared.events import Envelope, LeadAssigned, SlaEvent
 from shared.policy import Policy
 
 # A lead in one of these states counts against its owner's open capacity.
-OPEN_STATES = ("assigned", "accepted", "contacted")
+OPEN_STATES = ("offered", "assigned", "accepted", "contacted")
 POOL_QUEUE = "pool"
 
 
@@ -32,6 +32,19 @@ async def start_clocks(uow: UnitOfWork, policy: Policy, lead_id: str, owner: str
     for step in clock_steps(policy, rep, grade, at):
         await uow.add_clock(f"{lead_id}:{generation}:{step.clock}:{step.step}", lead_id, step.clock, step.step,
                             owner, step.due_at)
+    await start_offer(uow, policy, lead_id, owner, at, generation)
+
+
+async def start_offer(uow: UnitOfWork, policy: Policy, lead_id: str, owner: str, at: datetime,
+                      generation: int) -> None:
+    """With ``sla.offer_timeout`` the owner must accept in time; the offer is a clock too."""
+    if policy.sla.offer_timeout is not None:
+        await uow.add_clock(f"{lead_id}:{generation}:offer:offer_expired", lead_id, "offer", "offer_expired", owner,
+                            at + policy.sla.offer_timeout)
+
+
+def initial_state(policy: Policy) -> str:
+    return "offered" if policy.sla.offer_timeout is not None else "assigned"
 
 
 async def emit_assigned(uow: UnitOfWork, lead: Any, *, owner: str | None, queue: str | None, at: datetime,
@@ -68,7 +81,7 @@ async def reassign(uow: UnitOfWork, policy: Policy, version: int, lead: Any, new
     await release(uow, policy, lead, now)
     rep = policy.rep(new_owner)
     await uow.adjust_rep_load(new_owner, today=today(policy, now), open_delta=1, assigned=1, at=now)
-    await uow.update_lead(lead.lead_id, state="assigned", owner=new_owner, team=rep.team, queue=None,
+    await uow.update_lead(lead.lead_id, state=initial_state(policy), owner=new_owner, team=rep.team, queue=None,
                           assigned_at=now, accepted_at=None, contacted_at=None, previous_owner=previous)
     if lead.person_id:
         await uow.set_person_owner(lead.person_id, new_owner)

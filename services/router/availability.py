@@ -7,6 +7,7 @@ at their daily cap is unavailable, and the router never assigns to an unavailabl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -33,20 +34,35 @@ IDLE = RepLoad()
 def unavailability(rep: Rep, policy: Policy, load: RepLoad, now: datetime) -> str | None:
     """Returns why ``rep`` cannot take a lead at ``now`` (an aware datetime), or None if they can.
     The first reason found is given, in the order a manager would check them."""
+    why_not = why_unavailable(rep, policy, load, now)
+    return None if why_not is None else why_not()
+
+
+Reason = Callable[[], str]
+
+
+def why_unavailable(rep: Rep, policy: Policy, load: RepLoad, now: datetime) -> Reason | None:
+    """:func:`unavailability` with the words left unwritten: None when the rep can take a
+    lead, else a function returning the reason. Routing a lead needs only the yes or no, and
+    the words (a time formatted in the rep's zone, say) cost more than the check."""
     if rep.paused:
-        return "paused"
+        return _paused
     profile = _profile(rep, policy)
     for start, end, absence in profile.absences:
         if start <= now < end:
-            return f"out of office until {absence.until()}"
+            return lambda: f"out of office until {absence.until()}"
     if off_shift := _off_shift(profile, now):
         return off_shift
     cap = rep.capacity
     if cap.open is not None and load.open >= cap.open:
-        return f"at capacity (open {load.open}/{cap.open})"
+        return lambda: f"at capacity (open {load.open}/{cap.open})"
     if cap.per_day is not None and load.assigned_today >= cap.per_day:
-        return f"daily cap reached ({load.assigned_today}/{cap.per_day})"
+        return lambda: f"daily cap reached ({load.assigned_today}/{cap.per_day})"
     return None
+
+
+def _paused() -> str:
+    return "paused"
 
 
 # --- what a rep's availability depends on, worked out once -------------------------------------
@@ -107,24 +123,53 @@ def _week(hours: WorkingHours) -> bytes:
     return bytes(table)
 
 
-def _off_shift(profile: _Profile, now: datetime) -> str | None:
-    tz = profile.tz
+# The last instant seen in local time: the reps of one pool are judged at one instant, and
+# most share a zone. One immutable tuple, read and replaced whole.
+_last_local: tuple[datetime, ZoneInfo, datetime] | None = None
+
+
+def _local(now: datetime, tz: ZoneInfo) -> datetime:
+    global _last_local
+    last = _last_local
+    if last is not None and last[0] is now and last[1] is tz:
+        return last[2]
     local = now.astimezone(tz)
+    _last_local = (now, tz, local)
+    return local
+
+
+_last_timestamp: tuple[datetime, float] | None = None
+
+
+def _timestamp(now: datetime) -> float:
+    global _last_timestamp
+    last = _last_timestamp
+    if last is not None and last[0] is now:
+        return last[1]
+    instant = now.timestamp()
+    _last_timestamp = (now, instant)
+    return instant
+
+
+def _off_shift(profile: _Profile, now: datetime) -> Reason | None:
+    tz = profile.tz
+    local = _local(now, tz)
     if profile.week is not None:
         if profile.week[local.weekday() * _MINUTES_A_DAY + local.hour * 60 + local.minute]:
             return None
-        return _off_hours(tz, local)
+        return lambda: _off_hours(tz, local)
     # Reps on business hours keep the company calendar (holidays, make-up workdays) in their
     # own time zone: the same calendar arithmetic the SLA clocks use.
     calendar = profile.calendar
     assert calendar is not None
     day = local.date()
-    for opens, closes in _windows_around(calendar, day):
-        if opens <= now < closes:
+    instant = _timestamp(now)
+    for opens, closes in _open_seconds(calendar, day):
+        if opens <= instant < closes:
             return None
     if WEEKDAYS[local.weekday()] in profile.policy.business_hours.days and not calendar.is_workday(day):
-        return f"holiday ({tz.key} {day.isoformat()})"
-    return _off_hours(tz, local)
+        return lambda: f"holiday ({tz.key} {day.isoformat()})"
+    return lambda: _off_hours(tz, local)
 
 
 def _off_hours(tz: ZoneInfo, local: datetime) -> str:
@@ -134,6 +179,22 @@ def _off_hours(tz: ZoneInfo, local: datetime) -> str:
 _ONE_DAY = timedelta(days=1)
 _WINDOWS_LIMIT = 16_384
 _windows: dict[tuple[int, date], tuple[BusinessCalendar, tuple[tuple[datetime, datetime], ...]]] = {}
+
+
+def _open_seconds(calendar: BusinessCalendar, day: date) -> tuple[tuple[float, float], ...]:
+    """:func:`_windows_around` as POSIX timestamps: comparing floats is cheaper than comparing
+    datetimes of different zones, and a microsecond-exact timestamp orders the same way."""
+    found = _seconds.get((id(calendar), day))
+    if found is not None and found[0] is calendar:
+        return found[1]
+    around = tuple((opens.timestamp(), closes.timestamp()) for opens, closes in _windows_around(calendar, day))
+    if len(_seconds) >= _WINDOWS_LIMIT:
+        _seconds.clear()
+    _seconds[(id(calendar), day)] = (calendar, around)
+    return around
+
+
+_seconds: dict[tuple[int, date], tuple[BusinessCalendar, tuple[tuple[float, float], ...]]] = {}
 
 
 def _windows_around(calendar: BusinessCalendar, day: date) -> tuple[tuple[datetime, datetime], ...]:

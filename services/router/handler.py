@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from typing import Any
 
-from services.router.assignment import start_clocks, today
+from services.router.assignment import emit_assigned, initial_state, start_clocks, start_offer, today
 from services.router.routing import RepLoad, RosterState, RoutingDecision, RoutingLead, decide_route
 from shared.adapters.sql_store import UnitOfWork, as_utc
-from shared.events import Envelope, LeadAssigned, LeadQualified
+from shared.events import Envelope, LeadAssigned, LeadContact, LeadQualified
 from shared.facts import lead_facts
 from shared.metrics import Metrics
 from shared.policy import Policy
@@ -49,7 +50,7 @@ async def apply_decision(uow: UnitOfWork, policy: Policy, version: int, lead_id:
     if decision.owner:
         rep = policy.rep(decision.owner)
         await uow.adjust_rep_load(decision.owner, today=today(policy, now), open_delta=1, assigned=1, at=now)
-        await uow.update_lead(lead_id, state="assigned", owner=decision.owner, team=rep.team if rep else None,
+        await uow.update_lead(lead_id, state=initial_state(policy), owner=decision.owner, team=rep.team if rep else None,
                               queue=None, assigned_at=now, policy_version=version)
         if person_id:
             await uow.set_person_owner(person_id, decision.owner)
@@ -104,3 +105,42 @@ class RouterHandler:
         else:
             self.metrics.unassigned.labels(decision.queue or "-").inc()
         self.metrics.intake_to_assigned.observe(max(0.0, latency))
+
+
+async def pass_offer_on(uow: UnitOfWork, policy: Policy, version: int, lead: Any, now: datetime) -> None:
+    """An offer timed out: route again without everyone who let it lapse. The lead keeps its
+    age: its handoff, first-touch and recycle clocks move to the new owner unchanged."""
+    previous = lead.owner
+    await uow.lock_roster()
+    roster = await load_roster(uow, policy, now)
+    lapsed = {h.detail.get("owner") for h in await uow.history(lead.lead_id) if h.kind == "offer_expired"}
+    lapsed = {rep for rep in lapsed | {previous} if rep}
+    roster = dataclasses.replace(roster, excluded={rep: "let the offer lapse" for rep in lapsed})
+    facts = lead_facts(LeadContact.model_validate(lead.contact), lead.source, score=lead.score, grade=lead.grade,
+                       known_owner=None, returning=lead.duplicate_of is not None)
+    decision = decide_route(RoutingLead(lead_id=lead.lead_id, facts=facts), policy, roster, now)
+    await uow.add_history(lead.lead_id, "offer_expired", {"owner": previous}, at=now)
+    await uow.adjust_rep_load(previous, today=today(policy, now), open_delta=-1)
+    for key, position in decision.cursor_updates.items():
+        await uow.set_cursor(key, position)
+    for rep_id, delta in decision.credit_updates.items():
+        await uow.add_credit(rep_id, delta, f"used by rule {decision.rule}", "router", lead.lead_id)
+    generation = await uow.count_assignments(lead.lead_id)
+    if decision.owner:
+        await uow.adjust_rep_load(decision.owner, today=today(policy, now), open_delta=1, assigned=1, at=now)
+        await uow.update_lead(lead.lead_id, state="offered", owner=decision.owner,
+                              team=policy.rep(decision.owner).team, previous_owner=previous)
+        await uow.transfer_clocks(lead.lead_id, decision.owner)
+        await start_offer(uow, policy, lead.lead_id, decision.owner, now, generation)
+    else:
+        await uow.cancel_clocks(lead.lead_id)
+        await uow.update_lead(lead.lead_id, state="queued", owner=None, queue=decision.queue, previous_owner=previous)
+    await uow.add_decision(lead.lead_id, now, version, decision.rule, decision.strategy, decision.owner,
+                           decision.queue, {**explanation(decision, version), "offer_lapsed_by": sorted(lapsed)})
+    await uow.add_history(lead.lead_id, "offered" if decision.owner else "queued", {
+        "owner": decision.owner, "queue": decision.queue, "previous_owner": previous, "summary": decision.summary},
+        at=now)
+    notify = [r for r in ([decision.owner] if decision.owner else []) + [previous, *decision.notify] if r]
+    await emit_assigned(uow, lead, owner=decision.owner, queue=decision.queue, at=now,
+                        reason="reassigned" if decision.owner else "fallback", rule=decision.rule, version=version,
+                        previous_owner=previous, notify=list(dict.fromkeys(notify)))

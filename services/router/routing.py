@@ -38,12 +38,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from services.router import strategies
-from services.router.availability import IDLE, RepLoad, describe_load, unavailability
+from services.router.availability import IDLE, Reason, RepLoad, describe_load, why_unavailable
 from services.router.strategies import Pick
 from shared.conditions import domain_of
 from shared.identity import is_free_email_domain
@@ -78,6 +78,7 @@ class RosterState:
     loads: Mapping[str, RepLoad] = field(default_factory=dict)
     cursors: Mapping[str, int] = field(default_factory=dict)  # rotation counter per cursor key
     credits: Mapping[str, int] = field(default_factory=dict)  # fairness ledger balance per rep
+    excluded: Mapping[str, str] = field(default_factory=dict)  # rep -> why not this time (an offer lapsed)
 
     def load_of(self, rep_id: str) -> RepLoad:
         return self.loads.get(rep_id, IDLE)
@@ -153,14 +154,13 @@ class RoutingDecision(_Record):
 # --- the decision ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RouteOutcome:
+class RouteOutcome(NamedTuple):
     """A routing decision without its explanation: everything a caller needs to apply it.
 
     ``decision()`` builds the full :class:`RoutingDecision` (the one :func:`decide_route`
     returns, field for field). It reads only values captured when the outcome was made, so it
     may be called later, after the roster has moved on; the lead's facts must not be changed
-    in between."""
+    in between. (A named tuple: a million of them are made in a simulation.)"""
 
     lead_id: str
     owner: str | None
@@ -172,14 +172,14 @@ class RouteOutcome:
     credit_updates: dict[str, int]
     notify: list[str]
     eligible: tuple[str, ...]  # the reps who covered the lead under the deciding rule, by id
-    _explained: Callable[[], RoutingDecision] = field(repr=False, compare=False)
+    explained: Callable[[], RoutingDecision]
 
     @property
     def assigned(self) -> bool:
         return self.owner is not None
 
     def decision(self) -> RoutingDecision:
-        return self._explained()
+        return self.explained()
 
 
 def decide_route(lead: RoutingLead, policy: Policy, roster: RosterState, now: datetime) -> RoutingDecision:
@@ -249,7 +249,7 @@ class _RulePool:
 
 
 # A judged ring member: the rep, the load they carried, and why they cannot take it (None: can).
-_Judged = tuple[Rep, RepLoad, str | None]
+_Judged = tuple[Rep, RepLoad, Reason | None]
 
 
 def _decide_within(
@@ -267,7 +267,7 @@ def _decide_within(
     available: list[str] = []  # in id order, as the ring is
     for rep in pool.ring:
         load = loads.get(rep.id, IDLE)
-        why_not = unavailability(rep, policy, load, now)
+        why_not = why_unavailable(rep, policy, load, now)
         judged.append((rep, load, why_not))
         if why_not is None:
             available.append(rep.id)
@@ -331,9 +331,9 @@ def _decide_within(
                         pool.ring_ids, explained)
 
 
-def _verdict(rep: Rep, load: RepLoad, why_not: str | None, role: str = "") -> CandidateVerdict:
+def _verdict(rep: Rep, load: RepLoad, why_not: Reason | None, role: str = "") -> CandidateVerdict:
     """A rep's verdict as the explanation shows it; ``role`` prefixes the reason."""
-    reason = why_not or f"available ({describe_load(rep, load)})"
+    reason = why_not() if why_not is not None else f"available ({describe_load(rep, load)})"
     return CandidateVerdict(rep=rep.id, kept=why_not is None, reason=f"{role}{reason}")
 
 
@@ -372,11 +372,11 @@ def _backup_or_queue(
     # pool for territory may still cover. Backups of backups are not chased.
     policy = index.policy
     backing = pool.backing
-    backups: list[tuple[Rep, RepLoad, str | None, str]] = []
+    backups: list[tuple[Rep, RepLoad, Reason | None, str]] = []
     for backup, covered in backing.items():
         rep = index.reps[backup]
         load = roster.load_of(backup)
-        backups.append((rep, load, unavailability(rep, policy, load, now), covered))
+        backups.append((rep, load, why_unavailable(rep, policy, load, now), covered))
 
     def all_verdicts() -> list[CandidateVerdict]:
         return verdicts() + [_verdict(rep, load, why, f"backup for {covered}: ") for rep, load, why, covered in backups]

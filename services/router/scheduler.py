@@ -17,6 +17,7 @@ from typing import Any
 
 from services.router.assignment import OPEN_STATES, emit_sla, reassign, recycle
 from services.router.availability import IDLE, unavailability
+from services.router.handler import pass_offer_on
 from shared.adapters.sql_store import SqlStore, UnitOfWork, as_utc
 from shared.metrics import Metrics
 from shared.policy import Policy
@@ -84,6 +85,12 @@ class SlaScheduler:
             return row.clock, "stale", None
         version, policy = current
         await uow.mark_clock(row.timer_id, "fired", now)
+        if row.step == "offer_expired":
+            if lead.state == "offered":
+                await pass_offer_on(uow, policy, version, lead, now)
+                return row.clock, row.step, None
+            await uow.mark_clock(row.timer_id, "stale", now)
+            return row.clock, "stale", None
         due_at = as_utc(row.due_at)
         owner = row.owner
         manager = policy.manager_of(owner) if policy.has_rep(owner) else None

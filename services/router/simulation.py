@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -210,11 +210,15 @@ def simulate(
             if now is None:
                 if start is None:
                     raise ValueError("a lead has no received_at: give a start time")
-                at = start
+                at = start.astimezone(UTC)
             else:
                 at = now + spacing
-        elif at.tzinfo is None or at.utcoffset() is None:
-            raise ValueError(f"lead {lead.lead_id or count + 1}: received_at must be timezone-aware")
+        elif at.tzinfo is not UTC:
+            if at.tzinfo is None or at.utcoffset() is None:
+                raise ValueError(f"lead {lead.lead_id or count + 1}: received_at must be timezone-aware")
+            # One zone for every instant: datetimes sharing a tzinfo compare without asking it
+            # for offsets, and the replay compares instants many times per lead.
+            at = at.astimezone(UTC)
         if now is not None and at < now:
             at = now
         now = at
@@ -352,6 +356,8 @@ class _Replay:
         if unavailability(rep, self.policy, RepLoad(), now) is not None:
             return now  # off shift, paused or away: the engine never does this (a safety check)
         ends = shift_end(rep, self.policy, now)
+        if ends is not None:
+            ends = ends.astimezone(UTC)
         self.shift_ends[rep.id] = ends
         return ends
 
@@ -368,7 +374,7 @@ class _Replay:
         if self.next_midnight is None or now >= self.next_midnight:
             today = now.astimezone(self.tz).date()
             tomorrow = today + timedelta(days=1)
-            self.next_midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=self.tz)
+            self.next_midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=self.tz).astimezone(UTC)
             for rep_id, load in list(loads.items()):
                 if load.assigned_today:
                     loads[rep_id] = RepLoad(open=load.open, assigned_today=0, last_assigned_at=load.last_assigned_at)

@@ -12,13 +12,14 @@ from shared.adapters.sql_store import UnitOfWork, as_utc
 from shared.events import Envelope, LeadQualified, LeadReceived, ScoreReason, new_id
 from shared.facts import lead_facts
 from shared.metrics import Metrics
+from shared.ports import RetryLater
 
 log = logging.getLogger(__name__)
 
 _PERSON_COLUMNS = {"person_id", "owner", "lead_count", "first_seen_at", "last_seen_at"}
 
 
-class NoPolicy(RuntimeError):
+class NoPolicy(RetryLater):
     """No routing policy has been applied yet; leads wait (are retried) until one is."""
 
 

@@ -464,6 +464,14 @@ class UnitOfWork:
             query = query.where(t.sla_clocks.c.clock.in_(list(clocks)))
         return (await self.conn.execute(query.values(state="cancelled"))).rowcount
 
+    async def transfer_clocks(self, lead_id: str, new_owner: str) -> None:
+        """Hands a lead's pending clocks (not its offer) to a new owner, deadlines unchanged."""
+        await self.conn.execute(
+            update(t.sla_clocks)
+            .where(t.sla_clocks.c.lead_id == lead_id, t.sla_clocks.c.state == "pending",
+                   t.sla_clocks.c.clock != "offer")
+            .values(owner=new_owner))
+
     async def claim_due_clocks(self, now: datetime, limit: int) -> list[Any]:
         query = (
             select(t.sla_clocks)

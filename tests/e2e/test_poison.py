@@ -75,3 +75,37 @@ async def test_a_redriven_event_is_processed_once_its_cause_is_fixed(pipeline: P
         assert asyncio.get_running_loop().time() < deadline, (len(decisions), len(remaining))
         await asyncio.sleep(0.1)
     assert decisions[-1].policy_version == next_version
+
+
+async def test_a_lead_posted_before_any_policy_waits_for_one_instead_of_being_dead_lettered(tmp_path, chat):
+    import httpx
+
+    from shared.bootstrap import apply_policy, build_app, build_runtime, create_source, run_services
+    from shared.settings import Settings
+    from tests.conftest import policy_text
+
+    runtime = build_runtime(Settings(data_dir=tmp_path / "data"))
+    await runtime.store.create_schema()
+    key = await create_source(runtime, "web")
+    stop = asyncio.Event()
+    services = asyncio.create_task(run_services(runtime, ("scoring", "router", "notifier"), stop))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(runtime)), base_url="http://t") as client:
+            response = await client.post("/v1/leads", json={"email": "early@example.com"},
+                                         headers={"Authorization": f"Bearer {key}"})
+            assert response.status_code == 202
+            await asyncio.sleep(1.5)  # longer than every retry delay of a poison event together
+            async with runtime.store.read() as uow:
+                assert await uow.list_dead_letters() == []
+            await apply_policy(runtime, policy_text(chat), "test")
+            deadline = asyncio.get_running_loop().time() + 20
+            while True:
+                async with runtime.store.read() as uow:
+                    lead = await uow.lead(response.json()["lead_id"])
+                if lead is not None and lead.state == "assigned":
+                    break
+                assert asyncio.get_running_loop().time() < deadline, "the waiting lead was never routed"
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(services, 30)

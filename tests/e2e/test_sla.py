@@ -161,3 +161,35 @@ async def test_business_hours_clocks_skip_the_weekend(tmp_path, chat):
         assert due[("handoff", "escalate")] == datetime(2026, 11, 30, 9, 50, tzinfo=UTC).isoformat()
     finally:
         await stop_pipeline(pipeline, stop, task)
+
+
+async def test_an_offer_not_accepted_in_time_passes_to_the_next_rep_with_its_age_kept(tmp_path, chat, clock):
+    from tests.conftest import policy_text
+
+    text = policy_text(chat).replace("  recycle_unworked_after: 7d", "  recycle_unworked_after: 7d\n  offer_timeout: 5m")
+    settings = Settings(data_dir=tmp_path / "data", public_url="http://leadrelay.test")
+    pipeline, stop, task = await start_pipeline(build_runtime(settings), chat, embedded=True, clock=clock,
+                                                policy=text)
+    try:
+        lead_id = (await pipeline.post_lead(HOT)).json()["lead_id"]
+        first = await pipeline.wait_for(lead_id, state=("offered",))
+        due_before = {(c["clock"], c["step"]): c["due_at"] for c in first["sla_clocks"] if c["clock"] != "offer"}
+
+        clock.advance(minutes=5, seconds=1)
+        await scheduler_pass(pipeline)
+        second = await admin_view(pipeline, lead_id)
+        assert second["status"] == "offered" and second["owner"] not in (None, first["owner"])
+        assert first["owner"] in second["decision"]["offer_lapsed_by"]
+        pending = {(c["clock"], c["step"]): c for c in second["sla_clocks"] if c["state"] == "pending"}
+        # The lead kept its age: the first-touch deadlines did not move with the new owner.
+        assert pending[("first_touch", "escalate")]["due_at"] == due_before[("first_touch", "escalate")]
+
+        token = await pipeline.token("rep", second["owner"])
+        accepted = await pipeline.client.post(f"/v1/leads/{lead_id}/activity", json={"action": "accepted"},
+                                              headers={"Authorization": f"Bearer {token}"})
+        assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+        clock.advance(minutes=10)
+        await scheduler_pass(pipeline)
+        assert (await admin_view(pipeline, lead_id))["owner"] == second["owner"]
+    finally:
+        await stop_pipeline(pipeline, stop, task)
