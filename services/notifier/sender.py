@@ -74,13 +74,13 @@ class ChatSender:
     async def run(self, stop: asyncio.Event) -> None:
         try:
             while not stop.is_set():
+                self.wakeup.clear()  # before the pass, so a wake-up during it is not lost
                 try:
                     sent = await self.send_due()
                 except Exception as exc:
                     log.warning("chat sender pass failed", extra={"error": type(exc).__name__})
                     sent = 0
                 if sent == 0:
-                    self.wakeup.clear()
                     try:
                         await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
                     except TimeoutError:
@@ -90,6 +90,9 @@ class ChatSender:
 
     async def send_due(self) -> int:
         now = self.clock()
+        async with self.store.read() as uow:  # a cheap read first: most passes find nothing due
+            if not await uow.any_due_delivery(now):
+                return 0
         async with self.store.transaction() as uow:
             rows = await uow.due_deliveries(now, BATCH)
             for row in rows:

@@ -11,16 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from services.router.business_hours import BusinessCalendar, _window
 from shared.policy import WEEKDAYS, Absence, BusinessHours, Policy, Rep, WorkingHours
 
 
-@dataclass(frozen=True)
-class RepLoad:
+class RepLoad(NamedTuple):
     """What a rep is carrying. ``assigned_today`` counts leads given since the start of the
-    caller's day; ``conversion_rate`` is None for a rep with no track record yet."""
+    caller's day; ``conversion_rate`` is None for a rep with no track record yet. (A named
+    tuple, not a dataclass: a simulation makes one per assignment, a million times.)"""
 
     open: int = 0
     assigned_today: int = 0
@@ -47,11 +48,19 @@ def why_unavailable(rep: Rep, policy: Policy, load: RepLoad, now: datetime) -> R
     the words (a time formatted in the rep's zone, say) cost more than the check."""
     if rep.paused:
         return _paused
-    profile = _profile(rep, policy)
+    profile = _profiles.get((id(rep), id(policy)))
+    if profile is None or profile.rep is not rep or profile.policy is not policy:
+        profile = _profile(rep, policy)
     for start, end, absence in profile.absences:
         if start <= now < end:
             return lambda: f"out of office until {absence.until()}"
-    if off_shift := _off_shift(profile, now):
+    week = profile.week
+    if week is not None:  # the rep's own shift: one look in the week's table
+        tz = profile.tz
+        local = _local(now, tz)
+        if not week[local.weekday() * _MINUTES_A_DAY + local.hour * 60 + local.minute]:
+            return lambda: _off_hours(tz, local)
+    elif off_shift := _off_shift(profile, now):
         return off_shift
     cap = rep.capacity
     if cap.open is not None and load.open >= cap.open:

@@ -61,8 +61,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class RoutingLead:
+class RoutingLead(NamedTuple):
     """A lead as the router sees it: its id and the flat facts that rules are written over
     (contact fields, ``source``, ``score``, ``grade``, ``email_domain``, ``known_owner``, ...)."""
 
@@ -453,17 +452,33 @@ class _PolicyIndex:
             for name, area in sorted(policy.territories.items())
         )
         self.places: dict[tuple[str, str, str], tuple[str, ...] | None] = {}
+        self.raw_places: dict[tuple[str | None, str | None, str | None], tuple[str, ...] | None] = {}
+        self.owners: dict[tuple[str | None, Any], tuple[str | None, str]] = {}
         self.rules = tuple(_RuleIndex(rule, self) for rule in policy.rules)
 
     def territory_labels(self, facts: Mapping[str, Any]) -> tuple[str, ...] | None:
-        location = (_folded(facts.get("country")), _folded(facts.get("region")), _folded(facts.get("city")))
+        country, region, city = facts.get("country"), facts.get("region"), facts.get("city")
+        if _plain(country) and _plain(region) and _plain(city):
+            # Text as written keys the memo (few places recur); anything else is folded first,
+            # since 1 == 1.0 == True would share a key.
+            raw = (country, region, city)
+            found = self.raw_places.get(raw, _MISSING)
+            if found is _MISSING:
+                found = self._labels_of((_folded(country), _folded(region), _folded(city)))
+                if len(self.raw_places) >= _MEMO_LIMIT:
+                    self.raw_places.clear()
+                self.raw_places[raw] = found
+            return found  # type: ignore[no-any-return]
+        return self._labels_of((_folded(country), _folded(region), _folded(city)))
+
+    def _labels_of(self, location: tuple[str, str, str]) -> tuple[str, ...] | None:
         found = self.places.get(location, _MISSING)
         if found is _MISSING:
             found = self._territory_labels(location)
             if len(self.places) >= _MEMO_LIMIT:
                 self.places.clear()
             self.places[location] = found
-        return found  # type: ignore[return-value]
+        return found  # type: ignore[no-any-return]
 
     def _territory_labels(self, location: tuple[str, str, str]) -> tuple[str, ...] | None:
         if not any(location):
@@ -500,6 +515,10 @@ class _PolicyIndex:
 _MISSING: Any = object()
 
 
+def _plain(value: Any) -> bool:
+    return value is None or value.__class__ is str
+
+
 class _RuleIndex:
     """One rule's members (sorted by id), match dimensions, and its pools per kind of lead."""
 
@@ -516,8 +535,15 @@ class _RuleIndex:
             key=lambda rep: rep.id,
         )
         self.pools: dict[Any, _RulePool] = {}
+        # A rule that matches on nothing and has no tiers has one pool for every lead.
+        self.fixed = rule.strategy not in ("owner", "value_tier") and not self.dimensions
 
     def pool_for(self, lead: RoutingLead, index: _PolicyIndex) -> _RulePool:
+        if self.fixed:
+            pool = self.pools.get(_FIXED)
+            if pool is None:
+                pool = self.pools[_FIXED] = self._pool(_FIXED, index)
+            return pool
         rule = self.rule
         facts = lead.facts
         if rule.strategy == "owner":
@@ -577,6 +603,9 @@ class _RuleIndex:
             key_parts.append(f"{dimension}={'+'.join(label for label in found if label in named) or WILDCARD}")
         cursor_key = rule.name + (f"[{','.join(key_parts)}]" if key_parts else "")
         return index.pool(rule, ring, dropped=tuple(dropped), cursor_key=cursor_key)
+
+
+_FIXED = (None, ())  # the pool key of a rule without match dimensions or tiers
 
 
 # Policies are frozen pydantic models holding dicts, so they cannot key a dict themselves:
@@ -649,13 +678,31 @@ def _owner_of(facts: Mapping[str, Any], index: _PolicyIndex) -> tuple[str | None
         if isinstance(known, str) and known in index.reps:
             return known, "known owner of this person"
         gone = f"known owner {known!r} is not in the policy; "
-    accounts = index.policy.accounts
-    if accounts:
-        for domain in _company_domains(facts):
-            owner = accounts.get(_normalised_domain(domain)) if domain else None
-            if owner is not None:
-                return owner, f"owner of the account {domain}"
-    return None, gone + "no known owner and no named account"
+    if not index.policy.accounts:
+        return None, gone + "no known owner and no named account"
+    from_email = domain_of(facts.get("email_domain")) or domain_of(facts.get("email"))
+    website = facts.get("website")
+    key = (from_email, website)
+    try:
+        found = index.owners.get(key)
+    except TypeError:  # an unhashable website
+        found = None
+    if found is None:
+        found = _account_owner(from_email, website, index.policy.accounts)
+        if _plain(website):
+            if len(index.owners) >= _MEMO_LIMIT:
+                index.owners.clear()
+            index.owners[key] = found
+    owner, because = found
+    return (owner, because) if owner is not None else (None, gone + because)
+
+
+def _account_owner(from_email: str | None, website: Any, accounts: Mapping[str, str]) -> tuple[str | None, str]:
+    for domain in _company_domains(from_email, website):
+        owner = accounts.get(_normalised_domain(domain)) if domain else None
+        if owner is not None:
+            return owner, f"owner of the account {domain}"
+    return None, "no known owner and no named account"
 
 
 @lru_cache(maxsize=_MEMO_LIMIT)
@@ -668,12 +715,11 @@ def _is_free(domain: str) -> bool:
     return is_free_email_domain(domain)
 
 
-def _company_domains(facts: Mapping[str, Any]) -> list[str]:
+def _company_domains(from_email: str | None, website: Any) -> list[str]:
     """The lead's company domains, from the email (unless it is free mail) and the website."""
     domains = []
-    from_email = domain_of(facts.get("email_domain")) or domain_of(facts.get("email"))
     if from_email and not _is_free(from_email):
         domains.append(_normalised_domain(from_email))
-    if isinstance(facts.get("website"), str) and facts["website"].strip():
-        domains.append(_normalised_domain(facts["website"]))
+    if isinstance(website, str) and website.strip():
+        domains.append(_normalised_domain(website))
     return list(dict.fromkeys(domains))

@@ -225,7 +225,7 @@ def simulate(
         if first_at is None:
             first_at = at
         count += 1
-        lead_id = lead.lead_id or f"sim-{count}"
+        lead_id = lead.lead_id  # only an explanation would show it, and none is written
         person = lead.person
         if person is None:
             person = lead.facts.get("email") or lead.facts.get("phone") or None
@@ -271,16 +271,13 @@ class _Replay:
         # The engine reads the roster through these very dicts, which change as we go.
         self.roster = RosterState(loads=self.loads, cursors=self.cursors, credits=self.credits)
         self.closing: deque[tuple[datetime, str]] = deque()  # (closes at, rep), in time order
-        self.next_midnight: datetime | None = None
+        self.next_midnight = datetime.min.replace(tzinfo=UTC)  # the first lead starts the first day
         self.owners: dict[str, str | None] = {}  # person -> owner of their latest lead
         self.shift_ends: dict[str, datetime | None] = {}  # rep -> end of the shift last seen
-        self.leads = 0
-        self.received: Counter[str] = Counter()
+        # One tally per kind of outcome, (rule, via, grade, owner, queue): one count per lead,
+        # and every breakdown of the report is summed from it at the end.
+        self.outcomes: Counter[tuple[str | None, str, str, str | None, str | None]] = Counter()
         self.fair: dict[str, float] = {rep_id: 0.0 for rep_id in self.reps}
-        self.unassigned: Counter[str] = Counter()
-        self.rule_hits: Counter[str] = Counter()
-        self.via: Counter[str] = Counter()
-        self.grades: Counter[str] = Counter()
         self.breaches: Counter[str] = Counter()
         self.off_hours: Counter[str] = Counter()
         self.at_risk: Counter[str] = Counter()
@@ -288,7 +285,9 @@ class _Replay:
     def route(self, lead: SimLead, lead_id: str, person: str | None, now: datetime) -> str:
         """Scores and routes one lead at ``now`` and applies the decision. Returns the owner,
         or the queue as ``[queue]``."""
-        self._advance(now)
+        closing = self.closing
+        if (closing and closing[0][0] <= now) or now >= self.next_midnight:
+            self._advance(now)
         facts = dict(lead.facts)
         if person is not None:
             facts["returning"] = person in self.owners
@@ -301,22 +300,17 @@ class _Replay:
         facts["grade"] = grade = scored.grade
         outcome = route_lead(RoutingLead(lead_id, facts), self.policy, self.roster, now)
 
-        self.leads += 1
-        self.grades[grade] += 1
-        self.via[outcome.via] += 1
-        self.rule_hits[outcome.rule or NO_RULE] += 1
+        owner = outcome.owner
+        self.outcomes[(outcome.rule, outcome.via, grade, owner, outcome.queue)] += 1
         if outcome.cursor_updates:
             self.cursors.update(outcome.cursor_updates)
         for rep_id, delta in outcome.credit_updates.items():
             self.credits[rep_id] = self.credits.get(rep_id, 0) + delta
-        owner = outcome.owner
         if person is not None and (owner is not None or person not in self.owners):
             # Live, a person keeps the owner they had when a later lead of theirs is queued.
             self.owners[person] = owner
         if owner is None:
-            queue = outcome.queue or ""
-            self.unassigned[queue] += 1
-            return f"[{queue}]"
+            return f"[{outcome.queue or ''}]"
         self._assign(owner, outcome.eligible, grade, now)
         return owner
 
@@ -333,7 +327,6 @@ class _Replay:
         self.loads[owner] = RepLoad(open=load.open + 1, assigned_today=load.assigned_today + 1, last_assigned_at=now)
         if self.close_after is not None:
             self.closing.append((now + self.close_after, owner))
-        self.received[owner] += 1
         if eligible:
             split = 1.0 / len(eligible)
             fair = self.fair
@@ -371,7 +364,7 @@ class _Replay:
             loads[rep_id] = RepLoad(
                 open=load.open - 1, assigned_today=load.assigned_today, last_assigned_at=load.last_assigned_at
             )
-        if self.next_midnight is None or now >= self.next_midnight:
+        if now >= self.next_midnight:
             today = now.astimezone(self.tz).date()
             tomorrow = today + timedelta(days=1)
             self.next_midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=self.tz).astimezone(UTC)
@@ -380,19 +373,32 @@ class _Replay:
                     loads[rep_id] = RepLoad(open=load.open, assigned_today=0, last_assigned_at=load.last_assigned_at)
 
     def report(self) -> PolicyRun:
-        assigned = sum(self.received.values())
+        received: Counter[str] = Counter()
+        unassigned: Counter[str] = Counter()
+        rule_hits: Counter[str] = Counter()
+        via: Counter[str] = Counter()
+        grades: Counter[str] = Counter()
+        for (rule, how, grade, owner, queue), leads in self.outcomes.items():
+            rule_hits[rule or NO_RULE] += leads
+            via[how] += leads
+            grades[grade] += leads
+            if owner is None:
+                unassigned[queue or ""] += leads
+            else:
+                received[owner] += leads
+        assigned = sum(received.values())
         reps = []
         for rep_id in sorted(self.reps):
-            received = self.received[rep_id]
+            received_by_rep = received[rep_id]
             fair = self.fair[rep_id]
             reps.append(
                 RepStats(
                     rep=rep_id,
                     team=self.reps[rep_id].team,
-                    received=received,
-                    share=received / assigned if assigned else 0.0,
+                    received=received_by_rep,
+                    share=received_by_rep / assigned if assigned else 0.0,
                     fair_share=fair / assigned if assigned else 0.0,
-                    vs_fair=round(received / fair, 4) if fair > 0 else None,
+                    vs_fair=round(received_by_rep / fair, 4) if fair > 0 else None,
                     capacity_breaches=self.breaches[rep_id],
                     off_hours=self.off_hours[rep_id],
                     sla_at_risk=self.at_risk[rep_id],
@@ -414,14 +420,14 @@ class _Replay:
         if counted and min(counted) > 0:
             ratio = round(max(counted) / min(counted), 4)
         return PolicyRun(
-            leads=self.leads,
+            leads=sum(self.outcomes.values()),
             assigned=assigned,
             reps=reps,
             teams=teams,
-            unassigned=dict(self.unassigned.most_common()),
-            rule_hits=dict(self.rule_hits.most_common()),
-            via=dict(self.via.most_common()),
-            grades=dict(self.grades.most_common()),
+            unassigned=dict(unassigned.most_common()),
+            rule_hits=dict(rule_hits.most_common()),
+            via=dict(via.most_common()),
+            grades=dict(grades.most_common()),
             max_min_ratio=ratio,
             gini=round(gini(counted), 4),
             capacity_breaches=sum(self.breaches.values()),

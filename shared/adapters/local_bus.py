@@ -45,10 +45,12 @@ class LocalSubscription:
     async def poll(self, max_records: int = 100, timeout_s: float = 1.0) -> list[Delivery]:
         if self.position is None:
             self.position = await self._load_position()
+        # Clear before reading: a commit that lands while we read sets it again, so no wake-up
+        # is lost between an empty read and the wait.
+        self.wakeup.clear()
         deliveries = await self._fetch(max_records)
         if deliveries:
             return deliveries
-        self.wakeup.clear()
         try:
             await asyncio.wait_for(self.wakeup.wait(), timeout=min(timeout_s, _POLL_INTERVAL_S))
         except TimeoutError:

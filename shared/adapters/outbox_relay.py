@@ -37,6 +37,7 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         delay = POLL_INTERVAL_S
         while not stop.is_set():
+            self.wakeup.clear()  # before the pass, so a commit during it is not missed
             try:
                 published = await self.publish_pending()
                 delay = POLL_INTERVAL_S
@@ -45,7 +46,6 @@ class OutboxRelay:
                 published = 0
                 delay = min(delay * 2, 5.0)
             if published < BATCH:
-                self.wakeup.clear()
                 try:
                     await asyncio.wait_for(self.wakeup.wait(), timeout=delay)
                 except TimeoutError:

@@ -9,6 +9,7 @@ serialisable on both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -69,6 +70,10 @@ class SqlStore:
         self.read_engine = create_engine(url, immediate=False) if self.dialect == "sqlite" else self.engine
         self.commit_listeners: list[Callable[[], None]] = []
         self._policies: dict[int, Policy] = {}
+        # SQLite has one writer. Queueing this process's writers here, instead of letting them
+        # collide on BEGIN IMMEDIATE, keeps SQLite's busy handler (which sleeps up to 100 ms a
+        # try) out of the hot path; other processes still wait on busy_timeout.
+        self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
 
     async def create_schema(self) -> None:
         async with self.engine.begin() as conn:
@@ -82,7 +87,7 @@ class SqlStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
         """Commits when the block ends without an exception; rolls back otherwise."""
-        async with self.engine.begin() as conn:
+        async with self._write_turn or contextlib.nullcontext(), self.engine.begin() as conn:
             uow = UnitOfWork(conn, self)
             yield uow
         if uow.emitted:
@@ -164,12 +169,11 @@ class UnitOfWork:
 
     # --- policies ----------------------------------------------------------------------------
     async def current_policy(self) -> tuple[int, Policy] | None:
-        row = (
-            await self.conn.execute(select(t.policies).order_by(t.policies.c.version.desc()).limit(1))
-        ).first()
-        if row is None:
+        """The newest version; the document is read (and parsed) once per version per process."""
+        version = (await self.conn.execute(select(func.max(t.policies.c.version)))).scalar_one_or_none()
+        if version is None:
             return None
-        return row.version, self.store.cached_policy(row.version, row.document)
+        return version, await self.policy(version)
 
     async def policy(self, version: int) -> Policy:
         if version in self.store._policies:
@@ -471,6 +475,16 @@ class UnitOfWork:
             .where(t.sla_clocks.c.lead_id == lead_id, t.sla_clocks.c.state == "pending",
                    t.sla_clocks.c.clock != "offer")
             .values(owner=new_owner))
+
+    async def any_due_clock(self, now: datetime) -> bool:
+        return (await self.conn.execute(
+            select(t.sla_clocks.c.timer_id).where(t.sla_clocks.c.state == "pending", t.sla_clocks.c.due_at <= now)
+            .limit(1))).first() is not None
+
+    async def any_due_delivery(self, now: datetime) -> bool:
+        return (await self.conn.execute(
+            select(t.deliveries.c.id).where(t.deliveries.c.state.in_(("pending", "sending")),
+                                            t.deliveries.c.next_attempt_at <= now).limit(1))).first() is not None
 
     async def claim_due_clocks(self, now: datetime, limit: int) -> list[Any]:
         query = (
