@@ -83,6 +83,11 @@ class RosterState:
         return self.loads.get(rep_id, IDLE)
 
 
+def _excluded(roster: RosterState, rep_id: str) -> Reason | None:
+    reason = roster.excluded.get(rep_id)
+    return (lambda: reason) if reason else None
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -266,7 +271,7 @@ def _decide_within(
     available: list[str] = []  # in id order, as the ring is
     for rep in pool.ring:
         load = loads.get(rep.id, IDLE)
-        why_not = why_unavailable(rep, policy, load, now)
+        why_not = _excluded(roster, rep.id) or why_unavailable(rep, policy, load, now)
         judged.append((rep, load, why_not))
         if why_not is None:
             available.append(rep.id)
@@ -375,7 +380,7 @@ def _backup_or_queue(
     for backup, covered in backing.items():
         rep = index.reps[backup]
         load = roster.load_of(backup)
-        backups.append((rep, load, why_unavailable(rep, policy, load, now), covered))
+        backups.append((rep, load, _excluded(roster, backup) or why_unavailable(rep, policy, load, now), covered))
 
     def all_verdicts() -> list[CandidateVerdict]:
         return verdicts() + [_verdict(rep, load, why, f"backup for {covered}: ") for rep, load, why, covered in backups]

@@ -180,6 +180,8 @@ async def test_an_offer_not_accepted_in_time_passes_to_the_next_rep_with_its_age
         second = await admin_view(pipeline, lead_id)
         assert second["status"] == "offered" and second["owner"] not in (None, first["owner"])
         assert first["owner"] in second["decision"]["offer_lapsed_by"]
+        lapsed = next(c for c in second["decision"]["candidates"] if c["rep"] == first["owner"])
+        assert lapsed == {"rep": first["owner"], "kept": False, "reason": "let the offer lapse"}
         pending = {(c["clock"], c["step"]): c for c in second["sla_clocks"] if c["state"] == "pending"}
         # The lead kept its age: the first-touch deadlines did not move with the new owner.
         assert pending[("first_touch", "escalate")]["due_at"] == due_before[("first_touch", "escalate")]
