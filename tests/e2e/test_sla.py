@@ -159,6 +159,16 @@ async def test_business_hours_clocks_skip_the_weekend(tmp_path, chat):
         assert due[("first_touch", "escalate")] == datetime(2026, 11, 30, 1, 5, tzinfo=UTC).isoformat()
         # 24h handoff on business hours is one business day: Monday 17:50.
         assert due[("handoff", "escalate")] == datetime(2026, 11, 30, 9, 50, tzinfo=UTC).isoformat()
+
+        clock.advance(minutes=8)  # Friday 17:58: the reminder fires, the escalation waits for Monday
+        await scheduler_pass(pipeline)
+        clock.advance(days=2, hours=14)  # Sunday 07:58 local: still nothing
+        await scheduler_pass(pipeline)
+        kinds = [h["kind"] for h in (await admin_view(pipeline, lead["lead_id"]))["history"]]
+        assert kinds.count("sla_reminder") == 1 and "sla_breached" not in kinds
+        clock.advance(days=1, hours=1, minutes=8)  # Monday 09:06 local
+        await scheduler_pass(pipeline)
+        await messages_of_kind(chat, lead["lead_id"], "Escalation")
     finally:
         await stop_pipeline(pipeline, stop, task)
 
