@@ -300,6 +300,337 @@ def policy_apply(file: Path, data_dir: DataDir = None) -> None:
     out.print(f"policy v{version} {'applied' if created else 'unchanged (same as the current version)'}")
 
 
+def _policy_from(file: Path, what: str = "policy") -> Any:
+    """Loads a policy file for a command, or exits: 2 when missing, 1 when invalid."""
+    from shared.policy import PolicyError, load_policy
+
+    try:
+        return load_policy(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        err.print(f"[red]No such {what} file: {file}[/red]")
+        raise typer.Exit(2) from None
+    except PolicyError as exc:
+        err.print(f"[red]{file}: invalid policy[/red]\n{exc}")
+        raise typer.Exit(1) from None
+
+
+@policy_app.command("schema")
+def policy_schema() -> None:
+    """Print the policy file's JSON Schema (for editors: yaml-language-server)."""
+    import json
+
+    from shared.policy import Policy
+
+    print(json.dumps(Policy.json_schema(), indent=2, ensure_ascii=False))
+
+
+@policy_app.command("test")
+def policy_test(
+    file: Path,
+    cases: Annotated[Path, typer.Option("--cases", help="The cases YAML: leads and where they must go.")],
+) -> None:
+    """Run a policy's own test cases; exit 1 if any fails (the explanation is shown)."""
+    from rich.panel import Panel
+
+    from services.router.policy_tests import CasesError, load_cases, run_cases
+
+    policy = _policy_from(file)
+    try:
+        loaded = load_cases(cases.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        err.print(f"[red]No such cases file: {cases}[/red]")
+        raise typer.Exit(2) from None
+    except CasesError as exc:
+        err.print(f"[red]{cases}: invalid cases file[/red]\n{exc}")
+        raise typer.Exit(2) from None
+    results = run_cases(policy, loaded)
+    table = Table("", "case", "got", title=f"{cases.name} against {file.name}", title_justify="left")
+    for result in results:
+        decision = result.decision
+        got = (decision.owner or f"[{decision.queue}]") + f" by {decision.rule or 'fallback'}" if decision else "-"
+        table.add_row("[green]PASS[/green]" if result.passed else "[red]FAIL[/red]", result.name, got)
+    out.print(table)
+    failed = [result for result in results if not result.passed]
+    for result in failed:
+        body = "\n".join(f"[red]✗[/red] {failure}" for failure in result.failures)
+        if result.decision is not None:
+            body += "\n\n" + _escaped(result.explanation)
+        out.print(Panel(body, title=f"[red]FAIL[/red] {_escaped(result.name)}", title_align="left"))
+    passed = len(results) - len(failed)
+    out.print(f"[{'red' if failed else 'green'}]{passed} passed, {len(failed)} failed[/]")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _escaped(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@policy_app.command("diff")
+def policy_diff(old: Path, new: Path) -> None:
+    """What changes from OLD to NEW, in words."""
+    from services.router.policy_diff import diff_policies
+
+    lines = diff_policies(_policy_from(old), _policy_from(new))
+    if not lines:
+        out.print(f"No differences between {old} and {new}.")
+        return
+    out.print(f"[bold]{old} → {new}[/bold]: {len(lines)} change{'s' if len(lines) != 1 else ''}")
+    for line in lines:
+        out.print(f"  • {_escaped(line)}")
+
+
+# Leads are prepared (validated and normalised as intake would) in worker processes when a
+# file is big: that costs several times the simulation itself.
+_PARALLEL_FROM = 20_000
+_CHUNK = 5_000
+
+
+def _lead_records(path: Path) -> Any:
+    """(line number, record) for each lead of a .jsonl or .csv file; a record is the API body
+    plus ``source`` and ``received_at`` (for CSV, columns of those names)."""
+    if path.suffix.lower() == ".csv":
+        from services.intake.csv_import import rows
+
+        for line, body in rows(path):
+            attributes = body.get("attributes") or {}
+            record = {**body, "attributes": {k: v for k, v in attributes.items() if k not in ("source", "received_at")}}
+            for key in ("source", "received_at"):
+                if key in attributes:
+                    record[key] = attributes[key]
+            if not record["attributes"]:
+                del record["attributes"]
+            yield line, record
+        return
+    import orjson
+
+    with path.open("rb") as handle:
+        for line, raw in enumerate(handle, start=1):
+            if raw.strip():
+                try:
+                    yield line, orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    yield line, exc
+
+
+def _sim_leads(chunk: list[tuple[int, Any]]) -> tuple[list[Any], list[tuple[int, str]]]:
+    """Turns records into simulation leads; returns (leads, rejected (line, reason))."""
+    from datetime import UTC, datetime
+
+    from services.intake.validation import parse_lead, to_contact
+    from services.router.simulation import SimLead
+    from shared.facts import lead_facts
+    from shared.problems import Problem
+
+    leads, rejected = [], []
+    for line, record in chunk:
+        if not isinstance(record, dict):
+            rejected.append((line, f"not a JSON object ({record})" if isinstance(record, Exception) else "not an object"))
+            continue
+        body = dict(record)
+        source = str(body.pop("source", None) or "simulated")
+        received = body.pop("received_at", None)
+        body.pop("lead_id", None)
+        try:
+            contact = to_contact(parse_lead(body))
+            at = datetime.fromisoformat(received) if received else None
+        except Problem as exc:
+            rejected.append((line, exc.detail))
+            continue
+        except ValueError:
+            rejected.append((line, f"received_at: not an ISO 8601 time: {received!r}"))
+            continue
+        if at is not None:
+            at = at.astimezone(UTC) if at.tzinfo is not None else at
+        facts = lead_facts(contact, source)
+        leads.append(SimLead(facts=facts, source=source, received_at=at, lead_id=f"line-{line}",
+                             person=contact.email or contact.phone))
+    return leads, rejected
+
+
+def _prepared(path: Path, total: int, rejected: list[tuple[int, str]], naive_tz: Any) -> Any:
+    """Simulation leads in file order; rejected rows are collected into ``rejected``."""
+    from itertools import islice
+
+    def fix(leads: list[Any]) -> list[Any]:
+        if naive_tz is None:
+            return leads
+        from dataclasses import replace
+
+        return [replace(lead, received_at=lead.received_at.replace(tzinfo=naive_tz))
+                if lead.received_at is not None and lead.received_at.tzinfo is None else lead for lead in leads]
+
+    records = _lead_records(path)
+    if total < _PARALLEL_FROM:
+        while chunk := list(islice(records, _CHUNK)):
+            leads, bad = _sim_leads(chunk)
+            rejected += bad
+            yield from fix(leads)
+        return
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        pending: deque[Any] = deque()
+        while True:
+            while len(pending) < 4 and (chunk := list(islice(records, _CHUNK))):
+                pending.append(pool.submit(_sim_leads, chunk))
+            if not pending:
+                break
+            leads, bad = pending.popleft().result()
+            rejected += bad
+            yield from fix(leads)
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+    return count
+
+
+@policy_app.command("simulate")
+def policy_simulate(
+    file: Path,
+    leads: Annotated[Path, typer.Option("--leads", help="Leads to replay: .jsonl (one JSON object a line) or .csv.")],
+    against: Annotated[Path | None, typer.Option("--against", help="The policy in force now, to compare.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout, for machines.")] = False,
+    start: Annotated[str | None, typer.Option(help="Arrival of leads without received_at (ISO; default next Monday "
+                                                   "09:00 in the policy's time zone).")] = None,
+    spacing: Annotated[str, typer.Option(help="Gap between leads without received_at.")] = "1m",
+    close_after: Annotated[str, typer.Option(help="A lead is closed (no longer open) this long after assignment; "
+                                                  "'never' keeps all open.")] = "2d",
+    top: Annotated[int, typer.Option(help="How many owner changes to list with --against.")] = 10,
+) -> None:
+    """Replay leads through the policy: share per rep and team vs fair share, capacity, SLA risk,
+    unassigned leads, and with --against who gains and loses leads."""
+    import json
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from services.router.simulation import simulate
+    from shared.policy import parse_duration
+
+    policy = _policy_from(file)
+    baseline = _policy_from(against) if against is not None else None
+    if not leads.exists():
+        err.print(f"[red]No such leads file: {leads}[/red]")
+        raise typer.Exit(2)
+    tz = ZoneInfo(policy.timezone)
+    try:
+        gap = parse_duration(spacing)
+        closing = None if close_after.strip().lower() == "never" else parse_duration(close_after)
+        if start:
+            first = datetime.fromisoformat(start)
+            first = first if first.tzinfo else first.replace(tzinfo=tz)
+        else:
+            today = datetime.now(tz).date()
+            monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
+            first = datetime(monday.year, monday.month, monday.day, 9, tzinfo=tz)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+    total = _count_lines(leads)
+    rejected: list[tuple[int, str]] = []
+    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("leads", total=total)
+        report = simulate(policy, _prepared(leads, total, rejected, tz), start=first, spacing=gap,
+                          against=baseline, close_after=closing, top=top,
+                          progress=lambda done: bar.update(task, completed=done + len(rejected)))
+    if as_json:
+        data = report.to_dict()
+        data["rejected"] = len(rejected)
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for line, reason in rejected[:20]:
+        err.print(f"[yellow]line {line}:[/yellow] {_escaped(reason)}")
+    if len(rejected) > 20:
+        err.print(f"… and {len(rejected) - 20} more rejected leads")
+    _render_simulation(report, file.name, against.name if against else None, len(rejected))
+
+
+def _render_simulation(report: Any, name: str, against: str | None, rejected: int) -> None:
+    run, base = report.run, report.baseline
+    span = ""
+    if report.first_at and report.last_at:
+        span = f" from {report.first_at:%Y-%m-%d %H:%M} to {report.last_at:%Y-%m-%d %H:%M} UTC"
+    out.print(f"[bold]{name}[/bold]: {report.leads} leads{span}"
+              + (f" ({rejected} rejected as intake would)" if rejected else ""))
+    ratio = "∞ (a covering rep got none)" if run.max_min_ratio is None else f"{run.max_min_ratio:.2f}"
+    out.print(f"assigned {run.assigned}, unassigned {run.unassigned_total}; max/min {ratio}, Gini {run.gini:.3f}; "
+              f"SLA at risk {run.sla_at_risk}; capacity breaches {run.capacity_breaches}, "
+              f"off-hours assignments {run.off_hours_assignments}")
+
+    def pct(value: float) -> str:
+        return f"{value * 100:.1f}%"
+
+    before = {stats.rep: stats for stats in base.reps} if base else {}
+    reps = Table("rep", "team", "received", "share", "fair share", "vs fair", "SLA risk", "breaches",
+                 *(("before", "Δ") if base else ()), title="Per rep", title_justify="left")
+    for stats in run.reps:
+        row = [stats.rep, stats.team, str(stats.received), pct(stats.share), pct(stats.fair_share),
+               "-" if stats.vs_fair is None else f"{stats.vs_fair:.2f}", str(stats.sla_at_risk),
+               str(stats.capacity_breaches + stats.off_hours)]
+        if base:
+            was = before[stats.rep].received if stats.rep in before else 0
+            row += [str(was), f"{stats.received - was:+d}"]
+        reps.add_row(*row)
+    out.print(reps)
+    teams = Table("team", "received", "share", "fair share", title="Per team", title_justify="left")
+    for team in run.teams:
+        teams.add_row(team.team, str(team.received), pct(team.share), pct(team.fair_share))
+    out.print(teams)
+    rules = Table("rule", "leads", *(("before",) if base else ()), title="Rule hits", title_justify="left")
+    for rule, count in run.rule_hits.items():
+        rules.add_row(rule, str(count), *((str(base.rule_hits.get(rule, 0)),) if base else ()))
+    out.print(rules)
+    if run.unassigned:
+        queues = Table("queue", "leads", title="Unassigned", title_justify="left")
+        for queue, count in run.unassigned.items():
+            queues.add_row(queue, str(count))
+        out.print(queues)
+    if report.changes is not None:
+        out.print(f"[bold]{report.changes.changed}[/bold] of {report.leads} leads change owner against {against}")
+        if report.changes.moves:
+            moves = Table("from", "to", "leads", title="Most common moves", title_justify="left")
+            for old, new, count in report.changes.moves:
+                moves.add_row(_escaped(old), _escaped(new), str(count))
+            out.print(moves)
+
+
+@demo_app.command("leads")
+def demo_leads(
+    count: Annotated[int, typer.Argument(help="How many leads.")],
+    seed: Annotated[int, typer.Option(help="The same seed gives the same leads.")] = 0,
+    per_day: Annotated[int, typer.Option(help="Leads arriving on a weekday (a fifth of that at weekends).")] = 200,
+) -> None:
+    """Realistic synthetic leads as JSON lines (the POST /v1/leads body plus source and received_at)."""
+    import orjson
+
+    from services.router.demo_leads import generate_leads
+
+    if count < 0 or per_day < 1:
+        err.print("[red]COUNT must be 0 or more and --per-day at least 1.[/red]")
+        raise typer.Exit(2)
+    write = sys.stdout.buffer.write
+    batch: list[bytes] = []
+    for lead in generate_leads(count, seed, per_day=per_day):
+        batch.append(orjson.dumps(lead))
+        if len(batch) >= 1000:
+            write(b"\n".join(batch) + b"\n")
+            batch.clear()
+    if batch:
+        write(b"\n".join(batch) + b"\n")
+    sys.stdout.buffer.flush()
+
+
 import_app = typer.Typer(help="Bring leads in from files.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import date, datetime
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from shared.events import Envelope
+    from shared.policy import Policy
 
 
 class RetryLater(Exception):
@@ -51,3 +54,216 @@ class Bus(Protocol):
 
     def subscribe(self, group: str, topics: Sequence[str]) -> Subscription:
         """A consumer-group subscription; each delivery goes to one member of the group."""
+
+
+class UnitOfWork(Protocol):
+    """One database transaction: a handler's effects, its outgoing events (the outbox) and the
+    record that it consumed its event commit together or not at all. Repositories are methods,
+    grouped by concept; the SQL adapter implements them for SQLite and PostgreSQL alike."""
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Runs ``callback`` only if and after this transaction commits (metrics, wake-ups)."""
+        ...
+
+    async def emit(self, envelope: Envelope) -> None:
+        ...
+
+    async def emit_raw(self, topic: str, key: str, payload: bytes, event_id: str) -> None:
+        ...
+
+    async def append_if_new(self, topic: str, key: str, payload: bytes, event_id: str) -> bool:
+        """Appends to the outbox unless an event with this id is there already (a retried publish)."""
+        ...
+
+    async def mark_processed(self, consumer: str, event_id: str) -> bool:
+        """Returns False when this consumer already handled the event (a redelivery)."""
+        ...
+
+    async def dead_letter(self, consumer: str, topic: str, event_id: str | None, payload: bytes, error: str) -> None:
+        ...
+
+    async def current_policy(self) -> tuple[int, Policy] | None:
+        """The newest version; the document is read (and parsed) once per version per process."""
+        ...
+
+    async def policy(self, version: int) -> Policy:
+        ...
+
+    async def policy_document(self, version: int | None = None) -> tuple[int, str] | None:
+        ...
+
+    async def store_policy(self, document: str, created_by: str | None = None) -> tuple[int, bool]:
+        """Stores the document as a new version unless it equals the current one.
+
+        Returns (version, created)."""
+        ...
+
+    async def add_source(self, name: str, kind: str, key_hash: str, key_prefix: str, config: dict[str, Any]) -> None:
+        ...
+
+    async def source_by_name(self, name: str) -> Any:
+        ...
+
+    async def source_by_key_hash(self, key_hash: str) -> Any:
+        ...
+
+    async def list_sources(self) -> list[Any]:
+        ...
+
+    async def revoke_source(self, name: str) -> bool:
+        ...
+
+    async def add_token(self, token_hash: str, key_prefix: str, role: str, rep_id: str | None) -> None:
+        ...
+
+    async def token_by_hash(self, token_hash: str) -> Any:
+        ...
+
+    async def idempotency_record(self, source: str, key: str) -> Any:
+        ...
+
+    async def remember_idempotency(self, source: str, key: str, body_hash: str, lead_id: str) -> bool:
+        """Reserves the key; returns False when it was reserved before (a retry or a reuse)."""
+        ...
+
+    async def person_ids_for_keys(self, keys: Sequence[str]) -> list[str]:
+        ...
+
+    async def person(self, person_id: str, *, lock: bool = False) -> Any:
+        ...
+
+    async def save_person(self, person_id: str, data: dict[str, Any], owner: str | None, lead_count: int,
+                          first_seen_at: datetime, last_seen_at: datetime, keys: Sequence[str], *, new: bool) -> None:
+        ...
+
+    async def set_person_owner(self, person_id: str, owner: str | None) -> None:
+        ...
+
+    async def insert_lead(self, **values: Any) -> None:
+        ...
+
+    async def update_lead(self, lead_id: str, **values: Any) -> None:
+        ...
+
+    async def lead(self, lead_id: str, *, lock: bool = False) -> Any:
+        ...
+
+    async def leads_where(self, *, owner: str | None = None, owners: Sequence[str] | None = None,
+                          source: str | None = None, state: str | None = None, queue: str | None = None,
+                          limit: int = 100) -> list[Any]:
+        ...
+
+    async def add_history(self, lead_id: str, kind: str, detail: dict[str, Any], at: datetime | None = None) -> None:
+        ...
+
+    async def history(self, lead_id: str) -> list[Any]:
+        ...
+
+    async def lock_roster(self) -> None:
+        """Serialises routing decisions: all fairness state is read and written under this lock."""
+        ...
+
+    async def rep_loads(self, today: date) -> dict[str, Any]:
+        ...
+
+    async def cursors(self) -> dict[str, int]:
+        ...
+
+    async def set_cursor(self, key: str, position: int) -> None:
+        ...
+
+    async def credits(self) -> dict[str, int]:
+        ...
+
+    async def ledger(self, rep_id: str) -> list[Any]:
+        ...
+
+    async def add_credit(self, rep_id: str, delta: int, reason: str, by: str | None, lead_id: str | None) -> None:
+        ...
+
+    async def adjust_rep_load(self, rep_id: str, *, today: date, open_delta: int = 0, assigned: int = 0,
+                              converted: int = 0, lost: int = 0, at: datetime | None = None) -> None:
+        ...
+
+    async def add_decision(self, lead_id: str, decided_at: datetime, policy_version: int, rule: str | None,
+                           strategy: str | None, owner: str | None, queue: str | None,
+                           explanation: dict[str, Any]) -> None:
+        ...
+
+    async def decisions(self, lead_id: str) -> list[Any]:
+        ...
+
+    async def add_delivery(self, **values: Any) -> None:
+        ...
+
+    async def due_deliveries(self, now: datetime, limit: int) -> list[Any]:
+        ...
+
+    async def update_delivery(self, delivery_id: int, **values: Any) -> None:
+        ...
+
+    async def deliveries_for(self, lead_id: str) -> list[Any]:
+        ...
+
+    async def add_clock(self, timer_id: str, lead_id: str, clock: str, step: str, owner: str | None,
+                        due_at: datetime) -> None:
+        ...
+
+    async def cancel_clocks(self, lead_id: str, clocks: Sequence[str] | None = None) -> int:
+        """Cancels pending steps; a step a scheduler holds (row-locked) is waited for, then left fired."""
+        ...
+
+    async def transfer_clocks(self, lead_id: str, new_owner: str) -> None:
+        """Hands a lead's pending clocks (not its offer) to a new owner, deadlines unchanged."""
+        ...
+
+    async def any_due_clock(self, now: datetime) -> bool:
+        ...
+
+    async def any_due_delivery(self, now: datetime) -> bool:
+        ...
+
+    async def claim_due_clocks(self, now: datetime, limit: int) -> list[Any]:
+        ...
+
+    async def mark_clock(self, timer_id: str, state: str, at: datetime) -> None:
+        ...
+
+    async def clocks_for(self, lead_id: str) -> list[Any]:
+        ...
+
+    async def clock_stats(self, now: datetime) -> tuple[int, datetime | None]:
+        """(open steps, the oldest due-but-unfired step's due time)."""
+        ...
+
+    async def count_assignments(self, lead_id: str) -> int:
+        ...
+
+    async def add_claim(self, rep_id: str, lead_id: str, at: datetime) -> None:
+        ...
+
+    async def claims_since(self, rep_id: str, since: datetime) -> list[datetime]:
+        ...
+
+    async def list_dead_letters(self, include_redriven: bool = False) -> list[Any]:
+        ...
+
+    async def mark_redriven(self, dead_letter_id: int) -> None:
+        ...
+
+    async def forget_processed(self, consumer: str, event_id: str) -> None:
+        ...
+
+
+class Store(Protocol):
+    """Hands out units of work: ``transaction()`` for writes, ``read()`` for queries."""
+
+    url: str
+
+    def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """Commits when the block ends without an exception; rolls back otherwise."""
+        ...
+
+    def read(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+    async def dispose(self) -> None: ...

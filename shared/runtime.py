@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-from shared.adapters.sql_store import SqlStore
+from shared.clock import system_clock
 from shared.metrics import Metrics
-from shared.ports import Bus
+from shared.ports import Bus, Store
 from shared.settings import Settings
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
 class Runtime:
     settings: Settings
-    store: SqlStore
+    store: Store
     bus: Bus
     metrics: Metrics
     clock: Callable[[], datetime] = field(default=system_clock)

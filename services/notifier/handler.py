@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from services.notifier.messages import lead_message, message_to_json
-from shared.adapters.sql_store import UnitOfWork
+from shared.ports import UnitOfWork
 from shared.events import Envelope, LeadAssigned, SlaEvent
 
 _SLA_KINDS = {"remind": "reminder", "escalate": "escalation", "breach": "escalation", "reassign": "reassigned",

@@ -26,7 +26,8 @@ from services.notifier.platforms import (
     interpret_response,
     interpret_transport_error,
 )
-from shared.adapters.sql_store import SqlStore, as_utc
+from shared.ports import Store
+from shared.clock import as_utc
 from shared.metrics import Metrics
 from shared.policy import Policy
 
@@ -56,7 +57,7 @@ def destination(policy: Policy | None, recipient: str) -> ChatDestination | None
 
 
 class ChatSender:
-    def __init__(self, store: SqlStore, metrics: Metrics, clock: Callable[[], datetime], *,
+    def __init__(self, store: Store, metrics: Metrics, clock: Callable[[], datetime], *,
                  timeout_s: float = 10.0, max_attempts: int = 8, concurrency: int = 8) -> None:
         self.store = store
         self.metrics = metrics

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.router.assignment import reassign, today
 from services.router.clocks import owner_calendar
 from services.router.sla import time_to_first_touch, which_clocks_stop
-from shared.adapters.sql_store import UnitOfWork, as_utc
+from shared.ports import UnitOfWork
+from shared.clock import as_utc
 from shared.events import Envelope, LeadActivity
 from shared.http import PrincipalDep, RuntimeDep
 from shared.policy import Policy, PolicyError, load_policy

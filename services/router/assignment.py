@@ -11,7 +11,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.router.clocks import clock_steps
-from shared.adapters.sql_store import UnitOfWork, as_utc
+from shared.ports import UnitOfWork
+from shared.clock import as_utc
 from shared.events import Envelope, LeadAssigned, SlaEvent
 from shared.policy import Policy
 

@@ -242,43 +242,24 @@ def describe_load(rep: Rep, load: RepLoad) -> str:
     return f"{open_part}, {today}"
 
 
-# A round-the-clock desk's shifts run into one another; a search for the end gives up after
-# a week of unbroken shifts and says "no end".
-_LONGEST_SHIFT_RUN = 8
+# Hours ending at 24:00 run into the next day's opening at 00:00; a search for the end gives
+# up after a week of unbroken opening and says "no end".
+_LONGEST_OPEN_RUN = 8
 
 
-def shift_end(rep: Rep, policy: Policy, now: datetime) -> datetime | None:
-    """When the shift ``rep`` is working at ``now`` ends, running on into a shift that starts
-    as this one ends (``00:00``-``24:00`` every day never ends: None). For a rep on business
-    hours, holidays close the day. Returns ``now`` when the rep is off shift at ``now``."""
-    tz = policy.timezone_of(rep)
-    hours = rep.working_hours
-    if hours is None:
-        return _business_shift_end(business_calendar(policy.business_hours, tz.key), tz, now)
-    day = hours.shift_day(now.astimezone(tz))
-    if day is None:
-        return now
-    for _ in range(_LONGEST_SHIFT_RUN):
-        start, end = hours.start.minutes, hours.end.minutes
-        closing_day = day if start < end else day + _ONE_DAY
-        # Wall-clock arithmetic (same tzinfo): "24:00" is the next local midnight.
-        closes = datetime(closing_day.year, closing_day.month, closing_day.day, tzinfo=tz) + timedelta(minutes=end)
-        local = closes.astimezone(tz)
-        day = local.date()
-        if local.hour * 60 + local.minute != start or WEEKDAYS[day.weekday()] not in hours.days:
-            return closes
-    return None
-
-
-def _business_shift_end(calendar: BusinessCalendar, tz: ZoneInfo, now: datetime) -> datetime | None:
+def open_until(calendar: BusinessCalendar, now: datetime) -> datetime | None:
+    """When the calendar closes next, if it is open at ``now`` (UTC): an opening that ends at
+    24:00 runs on into one that starts at 00:00. None when it stays open for over a week;
+    ``now`` itself when it is closed."""
     closes = None
-    for opens, ends in _windows_around(calendar, now.astimezone(tz).date()):
+    for opens, ends in _windows_around(calendar, now.astimezone(calendar.zone).date()):
         if opens <= now < ends:
             closes = ends
     if closes is None:
         return now
-    for _ in range(_LONGEST_SHIFT_RUN):
-        following = [ends for opens, ends in _windows_around(calendar, closes.astimezone(tz).date()) if opens == closes]
+    for _ in range(_LONGEST_OPEN_RUN):
+        following = [ends for opens, ends in _windows_around(calendar, closes.astimezone(calendar.zone).date())
+                     if opens == closes]
         if not following:
             return closes
         closes = following[0]

@@ -19,7 +19,8 @@ from typing import Any
 from services.router.assignment import OPEN_STATES, emit_sla, reassign, recycle
 from services.router.availability import IDLE, unavailability
 from services.router.handler import pass_offer_on
-from shared.adapters.sql_store import SqlStore, UnitOfWork, as_utc
+from shared.ports import Store, UnitOfWork
+from shared.clock import as_utc
 from shared.metrics import Metrics
 from shared.policy import Policy
 
@@ -32,7 +33,7 @@ BACKLOG_EVERY_S = 5.0
 
 
 class SlaScheduler:
-    def __init__(self, store: SqlStore, metrics: Metrics, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: Store, metrics: Metrics, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.metrics = metrics
         self.clock = clock

@@ -32,11 +32,14 @@ What the report counts, per policy:
   them received nothing) and the **Gini coefficient** of those counts (0 equal, towards 1
   concentrated on few reps);
 - **capacity breaches**: assignments to a rep already at their open or daily cap, and
-  **off-hours assignments**: to a rep off shift. The engine never does either; the counts are
-  a safety check and should be zero;
-- **SLA risk**: assigned leads whose owner's shift ends before the first-touch target of the
-  lead's grade has passed (wall clock, from assignment), so first touch is projected late
-  unless the owner works past their hours. A round-the-clock desk is never at risk;
+  **off-hours assignments**: to a rep off shift (or paused, or away). The engine never does
+  either; the counts are a safety check and should be zero;
+- **SLA risk**: assigned leads whose first-touch deadline (``sla.first_touch`` for the lead's
+  grade, counted from the assignment on the policy's SLA clock as the live clocks count it:
+  wall time, or open time of the business calendar in the owner's zone) falls when the owner
+  is off shift or away: first touch is projected late unless they work outside their hours
+  (a hot lead given to a rep ten minutes before their shift ends, on a wall clock; a rep whose
+  own hours end before the company's, on the business clock);
 - **unassigned** leads by queue, **rule hits** (``None`` is "no rule applied"), how the
   owner was found (``via``) and the grades;
 - with ``against`` (the policy in force today): how many leads change owner and the most
@@ -52,7 +55,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.router.availability import RepLoad, shift_end, unavailability
+from services.router.availability import IDLE, RepLoad, open_until, why_unavailable
+from services.router.business_hours import BusinessCalendar, add_business_time, next_open
+from services.router.clocks import as_target, owner_calendar
 from services.router.routing import RosterState, RoutingLead, route_lead
 from services.scoring.scoring import score_lead
 from shared.policy import Policy, Rep
@@ -70,6 +75,8 @@ __all__ = [
 ]
 
 DEFAULT_CLOSE_AFTER = timedelta(days=2)
+_UNSEEN: Any = object()
+_NEVER = datetime.max.replace(tzinfo=UTC)
 NO_RULE = "(no rule)"
 # How often the progress callback hears of the leads done: often enough for a smooth bar,
 # rarely enough to cost nothing.
@@ -273,7 +280,9 @@ class _Replay:
         self.closing: deque[tuple[datetime, str]] = deque()  # (closes at, rep), in time order
         self.next_midnight = datetime.min.replace(tzinfo=UTC)  # the first lead starts the first day
         self.owners: dict[str, str | None] = {}  # person -> owner of their latest lead
-        self.shift_ends: dict[str, datetime | None] = {}  # rep -> end of the shift last seen
+        self.calendars: dict[str, Any] = {}  # rep -> their SLA calendar (None: wall clock)
+        # rep -> (valid until, this opening's start and end, the next opening's start and end)
+        self.openings: dict[str, tuple[datetime, datetime, datetime, datetime, datetime]] = {}
         # One tally per kind of outcome, (rule, via, grade, owner, queue): one count per lead,
         # and every breakdown of the report is summed from it at the end.
         self.outcomes: Counter[tuple[str | None, str, str, str | None, str | None]] = Counter()
@@ -332,27 +341,37 @@ class _Replay:
             fair = self.fair
             for rep_id in eligible:
                 fair[rep_id] += split
+        if why_unavailable(rep, self.policy, IDLE, now) is not None:
+            self.off_hours[owner] += 1  # the engine never does this: a safety check
         target = self.first_touch[grade]
-        ends = self._shift_end(rep, now)
-        if ends is not None and ends <= now:
-            self.off_hours[owner] += 1
-        elif target is not None and ends is not None and ends - now < target:
-            self.at_risk[owner] += 1
+        if target is not None:
+            due = self._first_touch_due(rep, now, target)
+            if why_unavailable(rep, self.policy, IDLE, due) is not None:
+                self.at_risk[owner] += 1
 
-    def _shift_end(self, rep: Rep, now: datetime) -> datetime | None:
-        # Time only moves forward, so a shift end still ahead is the end of the shift the rep
-        # is working now (they have been on shift since it was found, having taken leads).
-        if rep.id in self.shift_ends:
-            ends = self.shift_ends[rep.id]
-            if ends is None or now < ends:
-                return ends
-        if unavailability(rep, self.policy, RepLoad(), now) is not None:
-            return now  # off shift, paused or away: the engine never does this (a safety check)
-        ends = shift_end(rep, self.policy, now)
-        if ends is not None:
-            ends = ends.astimezone(UTC)
-        self.shift_ends[rep.id] = ends
-        return ends
+    def _first_touch_due(self, rep: Rep, now: datetime, target: timedelta) -> datetime:
+        """When the first-touch clock of a lead assigned now falls due, as the live SLA clocks
+        count it: wall time, or open time of the business calendar in the owner's zone (whole
+        days there being business days)."""
+        calendar = self.calendars.get(rep.id, _UNSEEN)
+        if calendar is _UNSEEN:
+            calendar = self.calendars[rep.id] = owner_calendar(self.policy, rep)
+        if calendar is None:
+            return now + target
+        target = as_target(target, calendar)
+        opening = self.openings.get(rep.id)
+        if opening is None or not now < opening[0]:
+            opening = self.openings[rep.id] = _opening(calendar, now)
+        until, opens, closes, next_opens, next_closes = opening
+        # The clock counts open time from the first open instant at or after ``now`` (which
+        # is ``opens``); within one opening, open time is wall time.
+        start = now if opens <= now else opens
+        if start + target <= closes:
+            return start + target
+        left = target - (closes - start)
+        if left <= next_closes - next_opens:
+            return next_opens + left
+        return add_business_time(calendar, now, target)
 
     def _advance(self, now: datetime) -> None:
         """Closes the leads due by ``now`` and starts a new day at the policy's midnight."""
@@ -434,3 +453,18 @@ class _Replay:
             off_hours_assignments=sum(self.off_hours.values()),
             sla_at_risk=sum(self.at_risk.values()),
         )
+
+
+def _opening(calendar: BusinessCalendar, now: datetime) -> tuple[datetime, datetime, datetime, datetime, datetime]:
+    """The business calendar around ``now``: (the instant this answer stops holding, the
+    current or next opening's start and end, the following opening's start and end), UTC.
+    A calendar open for over a week counts as never closing."""
+    opens = next_open(calendar, now)
+    closes = open_until(calendar, opens) or _NEVER
+    if closes is _NEVER:
+        return _NEVER, opens, _NEVER, _NEVER, _NEVER
+    following = next_open(calendar, closes)
+    following_closes = open_until(calendar, following) or _NEVER
+    # While closed, the answer holds until the opening; while open, until the closing.
+    until = opens if now < opens else closes
+    return until, opens, closes.astimezone(UTC), following, following_closes.astimezone(UTC)

@@ -8,11 +8,11 @@ from typing import Any
 
 from services.scoring.dedup import PersonRecord, candidate_keys, merge_person
 from services.scoring.scoring import score_lead
-from shared.adapters.sql_store import UnitOfWork, as_utc
+from shared.clock import as_utc
 from shared.events import Envelope, LeadQualified, LeadReceived, ScoreReason, new_id
 from shared.facts import lead_facts
 from shared.metrics import Metrics
-from shared.ports import RetryLater
+from shared.ports import RetryLater, UnitOfWork
 
 log = logging.getLogger(__name__)
 
