@@ -703,6 +703,23 @@ def dlq_redrive(ids: Annotated[list[int] | None, typer.Argument(help="Dead-lette
     out.print(f"{count} event(s) redriven")
 
 
+@demo_app.command("chat-sink")
+def demo_chat_sink(port: Annotated[int, typer.Option(help="Listen port (the example policy uses 9009).")] = 9009
+                   ) -> None:
+    """A local stand-in for Slack: prints every message the example policy's reps receive."""
+    import uvicorn
+    from rich.panel import Panel
+
+    from services.notifier.chat_sink import create_sink, message_lines
+
+    def show(recipient: str, payload: dict[str, Any]) -> None:
+        out.print(Panel("\n".join(message_lines(payload)), title=f"to {recipient}", title_align="left",
+                        subtitle=payload.get("text", "")[:80]))
+
+    err.print(f"chat sink on http://127.0.0.1:{port}/slack/<recipient> (Ctrl-C stops it)")
+    uvicorn.run(create_sink(show), host="127.0.0.1", port=port, log_level="warning")
+
+
 def main() -> None:  # pragma: no cover
     app()
 
