@@ -30,9 +30,11 @@ async def start_clocks(uow: UnitOfWork, policy: Policy, lead_id: str, owner: str
                        at: datetime) -> None:
     generation = await uow.count_assignments(lead_id)
     rep = policy.rep(owner) if policy.has_rep(owner) else None
-    for step in clock_steps(policy, rep, grade, at):
-        await uow.add_clock(f"{lead_id}:{generation}:{step.clock}:{step.step}", lead_id, step.clock, step.step,
-                            owner, step.due_at)
+    await uow.add_clocks([
+        {"timer_id": f"{lead_id}:{generation}:{step.clock}:{step.step}", "lead_id": lead_id, "clock": step.clock,
+         "step": step.step, "owner": owner, "due_at": step.due_at}
+        for step in clock_steps(policy, rep, grade, at)
+    ])
     await start_offer(uow, policy, lead_id, owner, at, generation)
 
 

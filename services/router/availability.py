@@ -132,32 +132,19 @@ def _week(hours: WorkingHours) -> bytes:
     return bytes(table)
 
 
-# The last instant seen in local time: the reps of one pool are judged at one instant, and
-# most share a zone. One immutable tuple, read and replaced whole.
-_last_local: tuple[datetime, ZoneInfo, datetime] | None = None
+# Instants in local time, for the last few instants seen: the reps of one pool are judged at
+# one instant, and most share a zone or two. Bounded: the table starts over when full.
+_LOCAL_LIMIT = 64
+_locals: dict[tuple[datetime, ZoneInfo], datetime] = {}
 
 
 def _local(now: datetime, tz: ZoneInfo) -> datetime:
-    global _last_local
-    last = _last_local
-    if last is not None and last[0] is now and last[1] is tz:
-        return last[2]
-    local = now.astimezone(tz)
-    _last_local = (now, tz, local)
+    local = _locals.get((now, tz))
+    if local is None:
+        if len(_locals) >= _LOCAL_LIMIT:
+            _locals.clear()
+        local = _locals[(now, tz)] = now.astimezone(tz)
     return local
-
-
-_last_timestamp: tuple[datetime, float] | None = None
-
-
-def _timestamp(now: datetime) -> float:
-    global _last_timestamp
-    last = _last_timestamp
-    if last is not None and last[0] is now:
-        return last[1]
-    instant = now.timestamp()
-    _last_timestamp = (now, instant)
-    return instant
 
 
 def _off_shift(profile: _Profile, now: datetime) -> Reason | None:

@@ -280,7 +280,7 @@ class _Replay:
         self.closing: deque[tuple[datetime, str]] = deque()  # (closes at, rep), in time order
         self.next_midnight = datetime.min.replace(tzinfo=UTC)  # the first lead starts the first day
         self.owners: dict[str, str | None] = {}  # person -> owner of their latest lead
-        self.calendars: dict[str, Any] = {}  # rep -> their SLA calendar (None: wall clock)
+        self.clocks: dict[tuple[str, str], Any] = {}  # (rep, grade) -> _clock(), worked out once
         # rep -> (valid until, this opening's start and end, the next opening's start and end)
         self.openings: dict[str, tuple[datetime, datetime, datetime, datetime, datetime]] = {}
         # One tally per kind of outcome, (rule, via, grade, owner, queue): one count per lead,
@@ -333,7 +333,7 @@ class _Replay:
             cap.per_day is not None and load.assigned_today >= cap.per_day
         ):
             self.breaches[owner] += 1
-        self.loads[owner] = RepLoad(open=load.open + 1, assigned_today=load.assigned_today + 1, last_assigned_at=now)
+        self.loads[owner] = RepLoad(load.open + 1, load.assigned_today + 1, None, now)
         if self.close_after is not None:
             self.closing.append((now + self.close_after, owner))
         if eligible:
@@ -343,22 +343,30 @@ class _Replay:
                 fair[rep_id] += split
         if why_unavailable(rep, self.policy, IDLE, now) is not None:
             self.off_hours[owner] += 1  # the engine never does this: a safety check
-        target = self.first_touch[grade]
-        if target is not None:
-            due = self._first_touch_due(rep, now, target)
-            if why_unavailable(rep, self.policy, IDLE, due) is not None:
+        clock = self.clocks.get((owner, grade), _UNSEEN)
+        if clock is _UNSEEN:
+            clock = self.clocks[(owner, grade)] = self._clock(rep, grade)
+        if clock is not None:
+            if why_unavailable(rep, self.policy, IDLE, self._first_touch_due(rep, now, *clock)) is not None:
                 self.at_risk[owner] += 1
 
-    def _first_touch_due(self, rep: Rep, now: datetime, target: timedelta) -> datetime:
+    def _clock(self, rep: Rep, grade: str) -> tuple[BusinessCalendar | None, timedelta] | None:
+        """The owner's first-touch clock for a grade: (business calendar or None for the wall
+        clock, target as open time); None when the grade has no first-touch clock."""
+        target = self.first_touch[grade]
+        if target is None:
+            return None
+        calendar = owner_calendar(self.policy, rep)
+        return calendar, as_target(target, calendar)
+
+    def _first_touch_due(
+        self, rep: Rep, now: datetime, calendar: BusinessCalendar | None, target: timedelta
+    ) -> datetime:
         """When the first-touch clock of a lead assigned now falls due, as the live SLA clocks
         count it: wall time, or open time of the business calendar in the owner's zone (whole
         days there being business days)."""
-        calendar = self.calendars.get(rep.id, _UNSEEN)
-        if calendar is _UNSEEN:
-            calendar = self.calendars[rep.id] = owner_calendar(self.policy, rep)
         if calendar is None:
             return now + target
-        target = as_target(target, calendar)
         opening = self.openings.get(rep.id)
         if opening is None or not now < opening[0]:
             opening = self.openings[rep.id] = _opening(calendar, now)
@@ -380,16 +388,14 @@ class _Replay:
         while closing and closing[0][0] <= now:
             _, rep_id = closing.popleft()
             load = loads[rep_id]
-            loads[rep_id] = RepLoad(
-                open=load.open - 1, assigned_today=load.assigned_today, last_assigned_at=load.last_assigned_at
-            )
+            loads[rep_id] = RepLoad(load.open - 1, load.assigned_today, None, load.last_assigned_at)
         if now >= self.next_midnight:
             today = now.astimezone(self.tz).date()
             tomorrow = today + timedelta(days=1)
             self.next_midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=self.tz).astimezone(UTC)
             for rep_id, load in list(loads.items()):
                 if load.assigned_today:
-                    loads[rep_id] = RepLoad(open=load.open, assigned_today=0, last_assigned_at=load.last_assigned_at)
+                    loads[rep_id] = RepLoad(load.open, 0, None, load.last_assigned_at)
 
     def report(self) -> PolicyRun:
         received: Counter[str] = Counter()
