@@ -62,12 +62,16 @@ async def emit_assigned(uow: UnitOfWork, lead: Any, *, owner: str | None, queue:
                                  correlation_id=lead.correlation_id))
 
 
-async def emit_sla(uow: UnitOfWork, lead: Any, *, clock: str, step: str, owner: str | None, notify: list[str],
-                   due_at: datetime, at: datetime, detail: str) -> None:
+def sla_envelope(lead: Any, *, clock: str, step: str, owner: str | None, notify: list[str], due_at: datetime,
+                 at: datetime, detail: str) -> Envelope:
     event = SlaEvent(lead_id=lead.lead_id, clock=clock, step=step, owner=owner, notify=notify, due_at=due_at,
                      fired_at=at, detail=detail)
-    await uow.emit(Envelope.wrap(event, source="leadrelay/router", subject=lead.lead_id, key=lead.identity_key,
-                                 correlation_id=lead.correlation_id))
+    return Envelope.wrap(event, source="leadrelay/router", subject=lead.lead_id, key=lead.identity_key,
+                         correlation_id=lead.correlation_id)
+
+
+async def emit_sla(uow: UnitOfWork, lead: Any, **step: Any) -> None:
+    await uow.emit(sla_envelope(lead, **step))
 
 
 async def release(uow: UnitOfWork, policy: Policy, lead: Any, now: datetime) -> None:

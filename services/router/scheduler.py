@@ -16,12 +16,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from services.router.assignment import OPEN_STATES, emit_sla, reassign, recycle
+from services.router.assignment import OPEN_STATES, emit_sla, reassign, recycle, sla_envelope
 from services.router.availability import IDLE, unavailability
 from services.router.handler import pass_offer_on
 from shared.ports import Store, UnitOfWork
 from shared.clock import as_utc
 from shared.metrics import Metrics
+from shared.events import Envelope
 from shared.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,13 @@ class SlaScheduler:
             due = await uow.any_due_clock(self.clock())
         while due:
             now = self.clock()
-            observed: list[tuple[str, str, str | None]] = []
             async with self.store.transaction() as uow:
                 rows = await uow.claim_due_clocks(now, BATCH)
                 current = await uow.current_policy() if rows else None
-                for row in rows:
-                    observed.append(await self._fire(uow, row, current, now))
+                leads = await uow.leads_by_id([row.lead_id for row in rows], lock=True) if rows else {}
+                batch = _Batch(uow, now)
+                observed = [await self._fire(batch, row, leads.get(row.lead_id), current) for row in rows]
+                await batch.flush()
             for clock, step, team in observed:
                 if step != "stale":
                     self.metrics.sla_steps.labels(clock, step).inc()
@@ -85,36 +87,41 @@ class SlaScheduler:
         self.metrics.open_clocks.set(count)
         self.metrics.scheduler_lag.set((now - oldest_due).total_seconds() if oldest_due else 0.0)
 
-    async def _fire(self, uow: UnitOfWork, row: Any, current: tuple[int, Policy] | None,
-                    now: datetime) -> tuple[str, str, str | None]:
-        lead = await uow.lead(row.lead_id, lock=True)
-        if current is None or lead is None or lead.owner != row.owner or lead.state not in OPEN_STATES:
+    async def _fire(self, batch: _Batch, row: Any, lead: Any, current: tuple[int, Policy] | None
+                    ) -> tuple[str, str, str | None]:
+        now, uow = batch.now, batch.uow
+        if (current is None or lead is None or lead.lead_id in batch.moved or lead.owner != row.owner
+                or lead.state not in OPEN_STATES or (row.step == "offer_expired" and lead.state != "offered")):
             # The lead moved on (worked, closed, reassigned) after this step was planned.
-            await uow.mark_clock(row.timer_id, "stale", now)
+            batch.marks["stale"].append(row.timer_id)
             return row.clock, "stale", None
         version, policy = current
-        await uow.mark_clock(row.timer_id, "fired", now)
-        if row.step == "offer_expired":
-            if lead.state == "offered":
-                await pass_offer_on(uow, policy, version, lead, now)
-                return row.clock, row.step, None
-            await uow.mark_clock(row.timer_id, "stale", now)
-            return row.clock, "stale", None
+        batch.marks["fired"].append(row.timer_id)
         due_at = as_utc(row.due_at)
         owner = row.owner
         manager = policy.manager_of(owner) if policy.has_rep(owner) else None
+        team = policy.rep(owner).team if policy.has_rep(owner) else None
         label = row.clock.replace("_", " ")
         late = f"{label} due {due_at:%Y-%m-%d %H:%M} UTC"
         history = {"clock": row.clock, "step": row.step, "owner": owner, "due_at": due_at.isoformat()}
         if row.step == "remind":
-            await uow.add_history(lead.lead_id, "sla_reminder", history, at=now)
-            await emit_sla(uow, lead, clock=row.clock, step="remind", owner=owner, notify=[owner], due_at=due_at,
-                           at=now, detail=f"Reminder: {late}.")
-        elif row.step == "escalate":
+            batch.history(lead, "sla_reminder", history)
+            batch.emit(sla_envelope(lead, clock=row.clock, step="remind", owner=owner, notify=[owner], due_at=due_at,
+                                    at=now, detail=f"Reminder: {late}."))
+            return row.clock, row.step, team
+        if row.step == "escalate":
             notify = [owner] + ([manager] if manager else [])
-            await uow.add_history(lead.lead_id, "sla_breached", {**history, "escalated_to": manager}, at=now)
-            await emit_sla(uow, lead, clock=row.clock, step="escalate", owner=owner, notify=notify, due_at=due_at,
-                           at=now, detail=f"SLA breached: {late}; escalated to {manager or 'nobody'}.")
+            batch.history(lead, "sla_breached", {**history, "escalated_to": manager})
+            batch.emit(sla_envelope(lead, clock=row.clock, step="escalate", owner=owner, notify=notify,
+                                    due_at=due_at, at=now,
+                                    detail=f"SLA breached: {late}; escalated to {manager or 'nobody'}."))
+            return row.clock, row.step, team
+        # The rest change who owns the lead: write what is batched so far first, in order, and
+        # let this lead's later steps in the batch go stale.
+        await batch.flush()
+        batch.moved.add(lead.lead_id)
+        if row.step == "offer_expired":
+            await pass_offer_on(uow, policy, version, lead, now)
         elif row.step == "reassign":
             # A lead that already changed hands once goes to the pool rather than bouncing
             # between a rep and their backup forever.
@@ -131,7 +138,6 @@ class SlaScheduler:
             await recycle(uow, policy, lead, now, "unworked for too long")
             await emit_sla(uow, lead, clock=row.clock, step="recycle", owner=owner, notify=[owner], due_at=due_at,
                            at=now, detail="Unworked: returned to the team pool for someone else to claim.")
-        team = policy.rep(owner).team if policy.has_rep(owner) else None
         return row.clock, row.step, team
 
     @staticmethod
@@ -143,3 +149,30 @@ class SlaScheduler:
             return None
         # Loads are not read here: a backup over capacity still beats a lead nobody works.
         return backup if unavailability(policy.rep(backup), policy, IDLE, now) is None else None
+
+
+class _Batch:
+    """What a batch of fired steps writes, in a handful of statements instead of four a step."""
+
+    def __init__(self, uow: UnitOfWork, now: datetime) -> None:
+        self.uow = uow
+        self.now = now
+        self.marks: dict[str, list[str]] = {"fired": [], "stale": []}
+        self.histories: list[dict[str, Any]] = []
+        self.envelopes: list[Envelope] = []
+        self.moved: set[str] = set()
+
+    def history(self, lead: Any, kind: str, detail: dict[str, Any]) -> None:
+        self.histories.append({"lead_id": lead.lead_id, "at": self.now, "kind": kind, "detail": detail})
+
+    def emit(self, envelope: Envelope) -> None:
+        self.envelopes.append(envelope)
+
+    async def flush(self) -> None:
+        for state, timer_ids in self.marks.items():
+            await self.uow.mark_clocks(timer_ids, state, self.now)
+            timer_ids.clear()
+        await self.uow.add_history_many(self.histories)
+        await self.uow.emit_many(self.envelopes)
+        self.histories.clear()
+        self.envelopes.clear()

@@ -126,6 +126,14 @@ class UnitOfWork:
     async def emit(self, envelope: Envelope) -> None:
         await self.emit_raw(envelope.topic, envelope.key, envelope.to_bytes(), envelope.id)
 
+    async def emit_many(self, envelopes: Sequence[Envelope]) -> None:
+        if envelopes:
+            now = datetime.now(UTC)
+            await self.conn.execute(insert(t.outbox), [
+                {"event_id": e.id, "topic": e.topic, "key": e.key, "payload": e.to_bytes(), "created_at": now}
+                for e in envelopes])
+            self.emitted += len(envelopes)
+
     async def emit_raw(self, topic: str, key: str, payload: bytes, event_id: str) -> None:
         await self.conn.execute(
             insert(t.outbox).values(
@@ -309,6 +317,12 @@ class UnitOfWork:
             query = query.with_for_update()
         return (await self.conn.execute(query)).first()
 
+    async def leads_by_id(self, lead_ids: Sequence[str], *, lock: bool = False) -> dict[str, Any]:
+        query = select(t.leads).where(t.leads.c.lead_id.in_(sorted(set(lead_ids)))).order_by(t.leads.c.lead_id)
+        if lock:  # in id order, so two schedulers locking overlapping sets cannot deadlock
+            query = query.with_for_update()
+        return {row.lead_id: row for row in await self.conn.execute(query)}
+
     async def leads_where(self, *, owner: str | None = None, owners: Sequence[str] | None = None,
                           source: str | None = None, state: str | None = None, queue: str | None = None,
                           limit: int = 100) -> list[Any]:
@@ -329,6 +343,10 @@ class UnitOfWork:
         await self.conn.execute(
             insert(t.lead_history).values(lead_id=lead_id, at=at or datetime.now(UTC), kind=kind, detail=detail)
         )
+
+    async def add_history_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.conn.execute(insert(t.lead_history), list(rows))
 
     async def history(self, lead_id: str) -> list[Any]:
         return list(
@@ -497,10 +515,11 @@ class UnitOfWork:
             query = query.with_for_update(skip_locked=True)
         return list((await self.conn.execute(query)).all())
 
-    async def mark_clock(self, timer_id: str, state: str, at: datetime) -> None:
-        await self.conn.execute(
-            update(t.sla_clocks).where(t.sla_clocks.c.timer_id == timer_id).values(state=state, fired_at=at)
-        )
+
+    async def mark_clocks(self, timer_ids: Sequence[str], state: str, at: datetime) -> None:
+        if timer_ids:
+            await self.conn.execute(update(t.sla_clocks).where(t.sla_clocks.c.timer_id.in_(list(timer_ids)))
+                                    .values(state=state, fired_at=at))
 
     async def clocks_for(self, lead_id: str) -> list[Any]:
         return list((await self.conn.execute(
