@@ -318,10 +318,14 @@ def _policy_from(file: Path, what: str = "policy") -> Any:
 def policy_schema() -> None:
     """Print the policy file's JSON Schema (for editors: yaml-language-server)."""
     import json
+    import warnings
 
     from shared.policy import Policy
 
-    print(json.dumps(Policy.json_schema(), indent=2, ensure_ascii=False))
+    with warnings.catch_warnings():  # defaults pydantic cannot show in a schema are left out, as they should be
+        warnings.simplefilter("ignore")
+        schema = Policy.json_schema()
+    print(json.dumps(schema, indent=2, ensure_ascii=False))
 
 
 @policy_app.command("test")
@@ -348,7 +352,8 @@ def policy_test(
     for result in results:
         decision = result.decision
         got = (decision.owner or f"[{decision.queue}]") + f" by {decision.rule or 'fallback'}" if decision else "-"
-        table.add_row("[green]PASS[/green]" if result.passed else "[red]FAIL[/red]", result.name, got)
+        table.add_row("[green]PASS[/green]" if result.passed else "[red]FAIL[/red]", _escaped(result.name),
+                      _escaped(got))
     out.print(table)
     failed = [result for result in results if not result.passed]
     for result in failed:
@@ -572,7 +577,7 @@ def _render_simulation(report: Any, name: str, against: str | None, rejected: in
         return f"{value * 100:.1f}%"
 
     before = {stats.rep: stats for stats in base.reps} if base else {}
-    reps = Table("rep", "team", "received", "share", "fair share", "vs fair", "SLA risk", "breaches",
+    reps = Table("rep", "team", "leads", "share", "fair", "vs fair", "SLA risk", "breaches",
                  *(("before", "Δ") if base else ()), title="Per rep", title_justify="left")
     for stats in run.reps:
         row = [stats.rep, stats.team, str(stats.received), pct(stats.share), pct(stats.fair_share),

@@ -55,7 +55,9 @@ def why_unavailable(rep: Rep, policy: Policy, load: RepLoad, now: datetime) -> R
         if start <= now < end:
             return lambda: f"out of office until {absence.until()}"
     week = profile.week
-    if week is not None:  # the rep's own shift: one look in the week's table
+    if profile.always_on:
+        pass  # a shift round the clock, every day
+    elif week is not None:  # the rep's own shift: one look in the week's table
         tz = profile.tz
         local = _local(now, tz)
         if not week[local.weekday() * _MINUTES_A_DAY + local.hour * 60 + local.minute]:
@@ -89,6 +91,7 @@ class _Profile:
     absences: tuple[tuple[datetime, datetime, Absence], ...]
     week: bytes | None  # own shift: 1 for each minute of the week (Monday 00:00 first) on shift
     calendar: BusinessCalendar | None  # business hours: the company calendar in the rep's zone
+    always_on: bool = False  # own shift covering every minute of the week
 
 
 _PROFILE_LIMIT = 65_536
@@ -106,7 +109,8 @@ def _profile(rep: Rep, policy: Policy) -> _Profile:
         policy=policy,
         tz=tz,
         absences=tuple((*absence.window(tz), absence) for absence in rep.out_of_office),
-        week=_week(hours) if hours is not None else None,
+        week=week_table(hours) if hours is not None else None,
+        always_on=hours is not None and all(week_table(hours)),
         calendar=business_calendar(policy.business_hours, tz.key) if hours is None else None,
     )
     if len(_profiles) >= _PROFILE_LIMIT:
@@ -120,7 +124,7 @@ _A_MONDAY = date(2024, 1, 1)
 
 
 @lru_cache(maxsize=1024)
-def _week(hours: WorkingHours) -> bytes:
+def week_table(hours: WorkingHours) -> bytes:
     """:meth:`WorkingHours.shift_day` for every minute of a week, as a table: whether a shift
     covers a wall time depends only on its weekday and minute of the day."""
     table = bytearray(7 * _MINUTES_A_DAY)
@@ -147,6 +151,20 @@ def _local(now: datetime, tz: ZoneInfo) -> datetime:
     return local
 
 
+_last_timestamp: tuple[datetime, float] | None = None
+
+
+def _timestamp(now: datetime) -> float:
+    """``now.timestamp()``, remembered for the last instant (one immutable tuple, replaced whole)."""
+    global _last_timestamp
+    last = _last_timestamp
+    if last is not None and last[0] is now:
+        return last[1]
+    instant = now.timestamp()
+    _last_timestamp = (now, instant)
+    return instant
+
+
 def _off_shift(profile: _Profile, now: datetime) -> Reason | None:
     tz = profile.tz
     local = _local(now, tz)
@@ -155,9 +173,27 @@ def _off_shift(profile: _Profile, now: datetime) -> Reason | None:
             return None
         return lambda: _off_hours(tz, local)
     # Reps on business hours keep the company calendar (holidays, make-up workdays) in their
-    # own time zone: the same calendar arithmetic the SLA clocks use.
+    # own time zone: the same calendar arithmetic the SLA clocks use. Every rep of a pool on
+    # the same calendar gets the same answer at one instant: it is worked out once.
     calendar = profile.calendar
     assert calendar is not None
+    key = (now, id(calendar))
+    found = _business_shifts.get(key)
+    if found is not None and found[0] is calendar:
+        return found[1]
+    why = _business_off_shift(profile, calendar, local, now)
+    if len(_business_shifts) >= _BUSINESS_SHIFTS_LIMIT:
+        _business_shifts.clear()
+    _business_shifts[key] = (calendar, why)
+    return why
+
+
+_BUSINESS_SHIFTS_LIMIT = 256
+_business_shifts: dict[tuple[datetime, int], tuple[BusinessCalendar, Reason | None]] = {}
+
+
+def _business_off_shift(profile: _Profile, calendar: BusinessCalendar, local: datetime, now: datetime) -> Reason | None:
+    tz = profile.tz
     day = local.date()
     instant = _timestamp(now)
     for opens, closes in _open_seconds(calendar, day):

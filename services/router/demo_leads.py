@@ -310,7 +310,9 @@ def _plan(country: str) -> tuple[int, re.Pattern[str], tuple[tuple[re.Pattern[st
         for desc in (metadata.fixed_line, metadata.mobile)
         if desc is not None and desc.national_number_pattern
     )
-    return phonenumbers.country_code_for_region(country), re.compile(metadata.general_desc.national_number_pattern), descs
+    general = metadata.general_desc
+    assert general is not None and general.national_number_pattern, country
+    return phonenumbers.country_code_for_region(country), re.compile(general.national_number_pattern), descs
 
 
 def _valid_national_number(country: str, digits: str) -> bool:
@@ -450,6 +452,7 @@ class _Generator:
                 break
         else:  # pragma: no cover - every template yields valid numbers far more often than not
             example = phonenumbers.example_number(country)
+            assert example is not None, country
             digits = str(example.national_number)
         written = rnd.random()
         if written < 0.35:

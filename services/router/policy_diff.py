@@ -68,17 +68,17 @@ def _entities(
     old = {item[key]: item for item in before}
     new = {item[key]: item for item in after}
     lines = []
-    for name in new:
+    for name, item in new.items():
         if name not in old:
-            detail = describe(new[name])
+            detail = describe(item)
             lines.append(f"{kind} {name} added{f' ({detail})' if detail else ''}.")
-    for name in old:
+    for name, item in old.items():
         if name not in new:
-            detail = describe(old[name])
+            detail = describe(item)
             lines.append(f"{kind} {name} removed{f' (was {detail})' if detail else ''}.")
-    for name in new:
+    for name, item in new.items():
         if name in old:
-            lines += _field_changes(f"{kind} {name}", old[name], new[name], skip=(key,))
+            lines += _field_changes(f"{kind} {name}", old[name], item, skip=(key,))
     return lines
 
 
@@ -265,5 +265,7 @@ def _show(value: Any) -> str:
         return "{}"
     if isinstance(value, list) and not value:
         return "[]"
+    if _plain_list(value):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
     text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False, width=10_000)
     return text.strip().removesuffix("...").strip()

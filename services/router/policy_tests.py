@@ -136,7 +136,7 @@ class Defaults(_Strict):
 
 class CasesFile(_Strict):
     defaults: Defaults = Defaults()
-    cases: tuple[Case, ...] = Field(min_length=1)
+    cases: tuple[Case, ...]
 
 
 @dataclass(frozen=True)
@@ -189,9 +189,12 @@ def load_cases(text: str) -> CasesFile:
     if not isinstance(data, Mapping):
         raise CasesError(["a cases file is a mapping with a 'cases' list (or just the list)"])
     try:
-        return CasesFile.model_validate(data)
+        loaded = CasesFile.model_validate(data)
     except ValidationError as exc:
         raise CasesError([_problem(error) for error in exc.errors(include_url=False)]) from None
+    if not loaded.cases:
+        raise CasesError(["cases: the file has no cases"])
+    return loaded
 
 
 def _problem(error: Mapping[str, Any]) -> str:

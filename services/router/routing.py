@@ -388,7 +388,8 @@ def _backup_or_queue(
     available = [rep.id for rep, _, why, _ in backups if why is None]
     if available:
         pick = strategies.least_loaded(sorted(available), roster.loads)
-        assert pick.rep is not None
+        chosen = pick.rep
+        assert chosen is not None
 
         def explained_backup() -> RoutingDecision:
             return RoutingDecision(
@@ -396,7 +397,7 @@ def _backup_or_queue(
                 owner=pick.rep,
                 queue=None,
                 via="backup",
-                summary=f"{_nobody(rule, pool)}; {pick.rep} is backup for {backing[pick.rep]}",
+                summary=f"{_nobody(rule, pool)}; {chosen} is backup for {backing[chosen]}",
                 candidates=all_verdicts(),
                 arithmetic={"picked_by": "least_loaded backup", "backups": backing, **pick.arithmetic},
             )

@@ -37,10 +37,12 @@ What the report counts, per policy:
 - **SLA risk**: assigned leads whose first-touch deadline (``sla.first_touch`` for the lead's
   grade, counted from the assignment on the policy's SLA clock as the live clocks count it:
   wall time, or open time of the business calendar in the owner's zone) falls when the owner
-  is off shift or away: first touch is projected late unless they work outside their hours
-  (a hot lead given to a rep ten minutes before their shift ends, on a wall clock; a rep whose
-  own hours end before the company's, on the business clock);
-- **unassigned** leads by queue, **rule hits** (``None`` is "no rule applied"), how the
+  is off shift or away (in the minute before it): first touch is projected late unless they
+  work outside their hours. A hot lead given to a rep ten minutes before their shift ends, on
+  a wall clock; a rep whose own hours end before the company's, on the business clock. A rep
+  on shift round the clock is never at risk, nor is one who works the company's business hours
+  when the SLA runs on them;
+- **unassigned** leads by queue, **rule hits** (``(no rule)``: the fallback), how the
   owner was found (``via``) and the grades;
 - with ``against`` (the policy in force today): how many leads change owner and the most
   common moves, ``old -> new`` (a queue is shown as ``[queue]``).
@@ -55,7 +57,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.router.availability import IDLE, RepLoad, open_until, why_unavailable
+from services.router.availability import IDLE, RepLoad, open_until, week_table, why_unavailable
 from services.router.business_hours import BusinessCalendar, add_business_time, next_open
 from services.router.clocks import as_target, owner_calendar
 from services.router.routing import RosterState, RoutingLead, route_lead
@@ -77,6 +79,8 @@ __all__ = [
 DEFAULT_CLOSE_AFTER = timedelta(days=2)
 _UNSEEN: Any = object()
 _NEVER = datetime.max.replace(tzinfo=UTC)
+# A first touch is late when the owner is not at work in the minute before the deadline.
+_LAST_MINUTE = timedelta(minutes=1)
 NO_RULE = "(no rule)"
 # How often the progress callback hears of the leads done: often enough for a smooth bar,
 # rarely enough to cost nothing.
@@ -281,6 +285,7 @@ class _Replay:
         self.next_midnight = datetime.min.replace(tzinfo=UTC)  # the first lead starts the first day
         self.owners: dict[str, str | None] = {}  # person -> owner of their latest lead
         self.clocks: dict[tuple[str, str], Any] = {}  # (rep, grade) -> _clock(), worked out once
+        self.shapes: dict[str, tuple[bool, bool]] = {}  # rep -> _shape(), worked out once
         # rep -> (valid until, this opening's start and end, the next opening's start and end)
         self.openings: dict[str, tuple[datetime, datetime, datetime, datetime, datetime]] = {}
         # One tally per kind of outcome, (rule, via, grade, owner, queue): one count per lead,
@@ -341,14 +346,32 @@ class _Replay:
             fair = self.fair
             for rep_id in eligible:
                 fair[rep_id] += split
+        always_on, on_calendar = self._shape(rep)
+        if always_on:
+            return  # on shift round the clock: never off hours, never late for want of hours
         if why_unavailable(rep, self.policy, IDLE, now) is not None:
             self.off_hours[owner] += 1  # the engine never does this: a safety check
         clock = self.clocks.get((owner, grade), _UNSEEN)
         if clock is _UNSEEN:
             clock = self.clocks[(owner, grade)] = self._clock(rep, grade)
-        if clock is not None:
-            if why_unavailable(rep, self.policy, IDLE, self._first_touch_due(rep, now, *clock)) is not None:
-                self.at_risk[owner] += 1
+        if clock is None or (on_calendar and clock[0] is not None):
+            # No clock; or a business clock on the very calendar the owner works to, so its
+            # deadlines fall in the owner's hours.
+            return
+        due = self._first_touch_due(rep, now, *clock)
+        if why_unavailable(rep, self.policy, IDLE, due - _LAST_MINUTE) is not None:
+            self.at_risk[owner] += 1
+
+    def _shape(self, rep: Rep) -> tuple[bool, bool]:
+        """(the rep is on shift round the clock, the rep works the company's business hours),
+        both with no absences; worked out once per rep."""
+        shape = self.shapes.get(rep.id)
+        if shape is None:
+            plain = not rep.out_of_office and not rep.paused
+            hours = rep.working_hours
+            always = plain and hours is not None and all(week_table(hours))
+            shape = self.shapes[rep.id] = (always, plain and hours is None)
+        return shape
 
     def _clock(self, rep: Rep, grade: str) -> tuple[BusinessCalendar | None, timedelta] | None:
         """The owner's first-touch clock for a grade: (business calendar or None for the wall
@@ -370,10 +393,10 @@ class _Replay:
         opening = self.openings.get(rep.id)
         if opening is None or not now < opening[0]:
             opening = self.openings[rep.id] = _opening(calendar, now)
-        until, opens, closes, next_opens, next_closes = opening
+        _, opens, closes, next_opens, next_closes = opening
         # The clock counts open time from the first open instant at or after ``now`` (which
         # is ``opens``); within one opening, open time is wall time.
-        start = now if opens <= now else opens
+        start = max(now, opens)
         if start + target <= closes:
             return start + target
         left = target - (closes - start)

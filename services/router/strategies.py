@@ -39,7 +39,7 @@ class Pick:
     time either is read. ``next_cursor`` is the rotation cursor after this pick (rotation
     strategies only)."""
 
-    __slots__ = ("rep", "next_cursor", "_summary", "_arithmetic", "_describe")
+    __slots__ = ("_arithmetic", "_describe", "_summary", "next_cursor", "rep")
 
     def __init__(
         self,
