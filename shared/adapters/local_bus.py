@@ -9,6 +9,7 @@ commits late. (That is not true on PostgreSQL, which is why distributed mode use
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 from sqlalchemy import select, update
@@ -20,6 +21,7 @@ from shared.ports import BusUnavailable, Delivery
 
 # Another process (a CLI import) may append to the file; nothing wakes us for that, so poll.
 _POLL_INTERVAL_S = 0.5
+OFFSET_COMMIT_INTERVAL_S = 1.0
 
 
 class LocalSubscription:
@@ -29,6 +31,8 @@ class LocalSubscription:
         self.topics = list(topics)
         self.wakeup = asyncio.Event()
         self.position: int | None = None
+        self.pending_position: int | None = None
+        self.committed_at = 0.0
 
     async def _load_position(self) -> int:
         async with self.bus.store.transaction() as uow:
@@ -72,17 +76,30 @@ class LocalSubscription:
         return [Delivery(row.topic, row.key, bytes(row.payload), 0, row.seq) for row in rows]
 
     async def commit(self, deliveries: Sequence[Delivery]) -> None:
+        """Stores the position at most every OFFSET_COMMIT_INTERVAL_S: every consumer records the
+        events it handled in its own transaction, so a position that lags after a crash costs
+        only redeliveries that change nothing, and a busy log saves an fsync per batch."""
         if not deliveries:
             return
+        self.pending_position = max(d.offset for d in deliveries)
+        if time.monotonic() - self.committed_at >= OFFSET_COMMIT_INTERVAL_S:
+            await self._store_position()
+
+    async def _store_position(self) -> None:
+        if self.pending_position is None:
+            return
+        position, self.pending_position = self.pending_position, None
         async with self.bus.store.transaction() as uow:
             await uow.conn.execute(
                 update(t.consumer_offsets)
                 .where(t.consumer_offsets.c.group_name == self.group)
-                .values(position=max(d.offset for d in deliveries))
+                .values(position=position)
             )
+        self.committed_at = time.monotonic()
 
     async def close(self) -> None:
         self.bus.subscriptions.discard(self)
+        await self._store_position()
 
 
 class LocalBus:
@@ -91,9 +108,10 @@ class LocalBus:
         self.subscriptions: set[LocalSubscription] = set()
         store.commit_listeners.append(self._wake)
 
-    def _wake(self) -> None:
+    def _wake(self, topics: set[str]) -> None:
         for subscription in self.subscriptions:
-            subscription.wakeup.set()
+            if topics.intersection(subscription.topics):
+                subscription.wakeup.set()
 
     async def start(self) -> None:
         return None

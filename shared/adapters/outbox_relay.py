@@ -32,7 +32,7 @@ class OutboxRelay:
         self.bus = bus
         self.metrics = metrics
         self.wakeup = asyncio.Event()
-        store.commit_listeners.append(self.wakeup.set)
+        store.commit_listeners.append(lambda _topics: self.wakeup.set())
 
     async def run(self, stop: asyncio.Event) -> None:
         delay = POLL_INTERVAL_S

@@ -62,7 +62,8 @@ class SqlStore:
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         self.engine = create_engine(url, immediate=True)
         self.read_engine = create_engine(url, immediate=False) if self.dialect == "sqlite" else self.engine
-        self.commit_listeners: list[Callable[[], None]] = []
+        # Called after a commit that wrote outbox rows, with the topics written.
+        self.commit_listeners: list[Callable[[set[str]], None]] = []
         self._policies: dict[int, Policy] = {}
         # SQLite has one writer. Queueing this process's writers here, instead of letting them
         # collide on BEGIN IMMEDIATE, keeps SQLite's busy handler (which sleeps up to 100 ms a
@@ -86,7 +87,7 @@ class SqlStore:
             yield uow
         if uow.emitted:
             for listener in self.commit_listeners:
-                listener()
+                listener(uow.emitted)
         for callback in uow.on_commit:
             callback()
 
@@ -111,7 +112,7 @@ class UnitOfWork:
     def __init__(self, conn: AsyncConnection, store: SqlStore) -> None:
         self.conn = conn
         self.store = store
-        self.emitted = 0
+        self.emitted: set[str] = set()  # topics this transaction wrote to the outbox
         self.on_commit: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -132,7 +133,7 @@ class UnitOfWork:
             await self.conn.execute(insert(t.outbox), [
                 {"event_id": e.id, "topic": e.topic, "key": e.key, "payload": e.to_bytes(), "created_at": now}
                 for e in envelopes])
-            self.emitted += len(envelopes)
+            self.emitted.update(e.topic for e in envelopes)
 
     async def emit_raw(self, topic: str, key: str, payload: bytes, event_id: str) -> None:
         await self.conn.execute(
@@ -140,7 +141,7 @@ class UnitOfWork:
                 event_id=event_id, topic=topic, key=key, payload=payload, created_at=datetime.now(UTC)
             )
         )
-        self.emitted += 1
+        self.emitted.add(topic)
 
     async def append_if_new(self, topic: str, key: str, payload: bytes, event_id: str) -> bool:
         """Appends to the outbox unless an event with this id is there already (a retried publish)."""
@@ -149,7 +150,8 @@ class UnitOfWork:
                 event_id=event_id, topic=topic, key=key, payload=payload, created_at=datetime.now(UTC)
             )
         )
-        self.emitted += result.rowcount
+        if result.rowcount:
+            self.emitted.add(topic)
         return result.rowcount == 1
 
     async def mark_processed(self, consumer: str, event_id: str) -> bool:
