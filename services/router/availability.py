@@ -51,6 +51,18 @@ def why_unavailable(rep: Rep, policy: Policy, load: RepLoad, now: datetime) -> R
     profile = _profiles.get((id(rep), id(policy)))
     if profile is None or profile.rep is not rep or profile.policy is not policy:
         profile = _profile(rep, policy)
+    return _why_unavailable(profile, load, now)
+
+
+def why_unavailable_of(profile: _Profile, load: RepLoad, now: datetime) -> Reason | None:
+    """:func:`why_unavailable` for the rep and policy of ``profile`` (from :func:`_profile`),
+    for a caller that keeps the profiles of the reps it asks about."""
+    if profile.rep.paused:
+        return _paused
+    return _why_unavailable(profile, load, now)
+
+
+def _why_unavailable(profile: _Profile, load: RepLoad, now: datetime) -> Reason | None:
     for start, end, absence in profile.absences:
         if start <= now < end:
             return lambda: f"out of office until {absence.until()}"
@@ -64,7 +76,7 @@ def why_unavailable(rep: Rep, policy: Policy, load: RepLoad, now: datetime) -> R
             return lambda: _off_hours(tz, local)
     elif off_shift := _off_shift(profile, now):
         return off_shift
-    cap = rep.capacity
+    cap = profile.rep.capacity
     if cap.open is not None and load.open >= cap.open:
         return lambda: f"at capacity (open {load.open}/{cap.open})"
     if cap.per_day is not None and load.assigned_today >= cap.per_day:

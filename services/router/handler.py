@@ -41,7 +41,7 @@ def explanation(decision: RoutingDecision, version: int) -> dict[str, Any]:
             **decision.model_dump(mode="json", exclude={"cursor_updates", "credit_updates", "lead_id"})}
 
 
-async def apply_decision(uow: UnitOfWork, policy: Policy, version: int, lead_id: str,
+async def apply_decision(uow: UnitOfWork, policy: Policy, version: int, lead_id: str, grade: str,
                          decision: RoutingDecision, now: datetime, *, person_id: str | None) -> None:
     """Writes a decision's effects: fairness state, the lead's owner, the stored explanation."""
     for key, position in decision.cursor_updates.items():
@@ -55,8 +55,7 @@ async def apply_decision(uow: UnitOfWork, policy: Policy, version: int, lead_id:
                               queue=None, assigned_at=now, policy_version=version)
         if person_id:
             await uow.set_person_owner(person_id, decision.owner)
-        lead = await uow.lead(lead_id)
-        await start_clocks(uow, policy, lead_id, decision.owner, lead.grade or "cold", now)
+        await start_clocks(uow, policy, lead_id, decision.owner, grade, now)
     else:
         await uow.update_lead(lead_id, state="queued", owner=None, queue=decision.queue, assigned_at=None,
                               policy_version=version)
@@ -86,7 +85,8 @@ class RouterHandler:
         facts = lead_facts(lead.contact, lead.source, score=lead.score, grade=lead.grade,
                            known_owner=lead.known_owner, returning=lead.duplicate_of is not None)
         decision = decide_route(RoutingLead(lead_id=lead.lead_id, facts=facts), policy, roster, now)
-        await apply_decision(uow, policy, lead.policy_version, lead.lead_id, decision, now, person_id=lead.person_id)
+        await apply_decision(uow, policy, lead.policy_version, lead.lead_id, lead.grade, decision, now,
+                             person_id=lead.person_id)
         notify = ([decision.owner] if decision.owner else []) + [r for r in decision.notify if r != decision.owner]
         assigned = LeadAssigned(
             lead_id=lead.lead_id, received_at=lead.received_at, assigned_at=now, owner=decision.owner,

@@ -36,14 +36,22 @@ import json
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from services.router import strategies
-from services.router.availability import IDLE, Reason, RepLoad, describe_load, why_unavailable
+from services.router.availability import (
+    IDLE,
+    Reason,
+    RepLoad,
+    _profile,
+    describe_load,
+    why_unavailable,
+    why_unavailable_of,
+)
 from services.router.strategies import Pick
 from shared.conditions import domain_of
 from shared.identity import is_free_email_domain
@@ -195,14 +203,17 @@ def decide_route(lead: RoutingLead, policy: Policy, roster: RosterState, now: da
 def route_lead(lead: RoutingLead, policy: Policy, roster: RosterState, now: datetime) -> RouteOutcome:
     """The decision of :func:`decide_route`, with its explanation left to
     :meth:`RouteOutcome.decision`. Raises ValueError for a naive ``now``."""
-    if now.tzinfo is None or now.utcoffset() is None:
+    zone = now.tzinfo
+    if zone is not UTC and (zone is None or now.utcoffset() is None):
         raise ValueError("now must be timezone-aware")
-    index = _index_of(policy)
+    index = _indexes.get(id(policy))
+    if index is None or index.policy is not policy:
+        index = _index_of(policy)
     facts = lead.facts
     passed_over: list[tuple[str, str]] = []
     for rules in index.rules:
         rule = rules.rule
-        if not rule.when.matches(facts):
+        if not rules.matches(facts):
             passed_over.append((rule.name, "conditions not met"))
             continue
         pool = rules.pool_for(lead, index)
@@ -250,6 +261,7 @@ class _RulePool:
     weights: dict[str, int] = field(default_factory=dict)
     backing: dict[str, str] = field(default_factory=dict)  # backup -> the rep they stand in for
     team: Team | None = None  # whose queue takes a lead nobody could
+    judges: tuple[tuple[Rep, str, Any], ...] = ()  # (rep, id, availability profile) per ring member
 
 
 # A judged ring member: the rep, the load they carried, and why they cannot take it (None: can).
@@ -265,16 +277,16 @@ def _decide_within(
     lead: RoutingLead,
     passed_over: list[tuple[str, str]],
 ) -> RouteOutcome:
-    policy = index.policy
     loads = roster.loads
+    excluded = roster.excluded
     judged: list[_Judged] = []
     available: list[str] = []  # in id order, as the ring is
-    for rep in pool.ring:
-        load = loads.get(rep.id, IDLE)
-        why_not = _excluded(roster, rep.id) or why_unavailable(rep, policy, load, now)
+    for rep, rep_id, profile in pool.judges:
+        load = loads.get(rep_id, IDLE)
+        why_not = (excluded and _excluded(roster, rep_id)) or why_unavailable_of(profile, load, now)
         judged.append((rep, load, why_not))
         if why_not is None:
-            available.append(rep.id)
+            available.append(rep_id)
 
     def context() -> dict[str, Any]:
         return {
@@ -504,6 +516,7 @@ class _PolicyIndex:
         return _RulePool(
             ring=tuple(ring),
             ring_ids=tuple(rep.id for rep in ring),
+            judges=tuple((rep, rep.id, _profile(rep, self.policy)) for rep in ring),
             weights={rep.id: rep.weight for rep in ring},
             backing=backing,
             team=self._team_of(rule, ring),
@@ -530,6 +543,8 @@ class _RuleIndex:
 
     def __init__(self, rule: RoutingRule, index: _PolicyIndex) -> None:
         self.rule = rule
+        self.matches = rule.when.matches
+        self.strategy = rule.strategy
         self.dimensions = rule.match_dimensions
         self.members = sorted(
             (
@@ -550,18 +565,21 @@ class _RuleIndex:
             if pool is None:
                 pool = self.pools[_FIXED] = self._pool(_FIXED, index)
             return pool
-        rule = self.rule
         facts = lead.facts
-        if rule.strategy == "owner":
-            owner, because = _owner_of(facts, index)
-            key: Any = (owner, because)
+        strategy = self.strategy
+        if strategy == "owner":
+            key: Any = _owner_of(facts, index)
         else:
-            grade = facts.get("grade") if rule.strategy == "value_tier" else None
-            labels = tuple(
-                (dimension, found)
-                for dimension in self.dimensions
-                if (found := _lead_labels(dimension, facts, index)) is not None
-            )
+            grade = facts.get("grade") if strategy == "value_tier" else None
+            if self.dimensions == _TERRITORY_ONLY:
+                found = index.territory_labels(facts)
+                labels: tuple[Any, ...] = () if found is None else (("territory", found),)
+            else:
+                labels = tuple(
+                    (dimension, found)
+                    for dimension in self.dimensions
+                    if (found := _lead_labels(dimension, facts, index)) is not None
+                )
             key = (grade, labels)
         try:
             pool = self.pools.get(key)
@@ -611,6 +629,7 @@ class _RuleIndex:
         return index.pool(rule, ring, dropped=tuple(dropped), cursor_key=cursor_key)
 
 
+_TERRITORY_ONLY = ("territory",)
 _FIXED = (None, ())  # the pool key of a rule without match dimensions or tiers
 
 

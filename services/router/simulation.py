@@ -61,7 +61,6 @@ from services.router.availability import IDLE, RepLoad, open_until, week_table, 
 from services.router.business_hours import BusinessCalendar, add_business_time, next_open
 from services.router.clocks import as_target, owner_calendar
 from services.router.routing import RosterState, RoutingLead, route_lead
-from services.scoring.scoring import score_lead
 from shared.policy import Policy, Rep
 
 __all__ = [
@@ -272,6 +271,10 @@ class _Replay:
     def __init__(self, policy: Policy, close_after: timedelta | None) -> None:
         self.policy = policy
         self.scoring = policy.scoring
+        # Scoring as score_lead does it, without its reasons: (points, compiled check) per rule.
+        self.score_rules = tuple((rule.points, rule.when.matches) for rule in policy.scoring.rules)
+        self.hot = policy.scoring.grades.hot
+        self.warm = policy.scoring.grades.warm
         self.first_touch = {grade: policy.sla.first_touch_for(grade) for grade in ("hot", "warm", "cold")}
         self.reps: dict[str, Rep] = {rep.id: rep for rep in policy.reps}
         self.close_after = close_after
@@ -303,26 +306,39 @@ class _Replay:
         if (closing and closing[0][0] <= now) or now >= self.next_midnight:
             self._advance(now)
         facts = dict(lead.facts)
+        owners = self.owners
         if person is not None:
-            facts["returning"] = person in self.owners
-            facts["known_owner"] = self.owners.get(person)
+            known = owners.get(person, _UNSEEN)
+            if known is _UNSEEN:
+                facts["returning"] = False
+                facts["known_owner"] = None
+            else:
+                facts["returning"] = True
+                facts["known_owner"] = known
         else:
             facts["returning"] = False
             facts["known_owner"] = None
-        scored = score_lead(facts, self.scoring)
-        facts["score"] = scored.score
-        facts["grade"] = grade = scored.grade
+        score = 0
+        for points, check in self.score_rules:
+            if check(facts):
+                score += points
+        facts["score"] = score
+        facts["grade"] = grade = "hot" if score >= self.hot else "warm" if score >= self.warm else "cold"
         outcome = route_lead(RoutingLead(lead_id, facts), self.policy, self.roster, now)
 
         owner = outcome.owner
         self.outcomes[(outcome.rule, outcome.via, grade, owner, outcome.queue)] += 1
-        if outcome.cursor_updates:
-            self.cursors.update(outcome.cursor_updates)
-        for rep_id, delta in outcome.credit_updates.items():
-            self.credits[rep_id] = self.credits.get(rep_id, 0) + delta
-        if person is not None and (owner is not None or person not in self.owners):
+        cursor_updates = outcome.cursor_updates
+        if cursor_updates:
+            self.cursors.update(cursor_updates)
+        credit_updates = outcome.credit_updates
+        if credit_updates:
+            credits = self.credits
+            for rep_id, delta in credit_updates.items():
+                credits[rep_id] = credits.get(rep_id, 0) + delta
+        if person is not None and (owner is not None or known is _UNSEEN):
             # Live, a person keeps the owner they had when a later lead of theirs is queued.
-            self.owners[person] = owner
+            owners[person] = owner
         if owner is None:
             return f"[{outcome.queue or ''}]"
         self._assign(owner, outcome.eligible, grade, now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from services.scoring.dedup import PersonRecord, candidate_keys, merge_person
@@ -73,12 +74,13 @@ class ScoringHandler:
             reasons=[r.model_dump() for r in reasons], duplicate_of=duplicate_of, state="qualified",
             policy_version=version,
         )
-        await uow.add_history(lead.lead_id, "received", {"source": lead.source}, at=lead.received_at)
-        await uow.add_history(lead.lead_id, "scored", {
-            "score": result.score, "grade": result.grade, "reasons": [r.model_dump() for r in reasons],
-            "policy_version": version, "merged_into_person": not merged.is_new,
-            "changed_fields": list(merged.changed_fields),
-        })
+        await uow.add_history_many([
+            {"lead_id": lead.lead_id, "at": lead.received_at, "kind": "received", "detail": {"source": lead.source}},
+            {"lead_id": lead.lead_id, "at": datetime.now(UTC), "kind": "scored", "detail": {
+                "score": result.score, "grade": result.grade, "reasons": [r.model_dump() for r in reasons],
+                "policy_version": version, "merged_into_person": not merged.is_new,
+                "changed_fields": list(merged.changed_fields)}},
+        ])
         qualified = LeadQualified(
             lead_id=lead.lead_id, person_id=person.person_id, source=lead.source, received_at=lead.received_at,
             contact=contact, score=result.score, grade=result.grade, reasons=reasons, duplicate_of=duplicate_of,

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     CommitFailedError,
+    IllegalStateError,
     InvalidProducerEpoch,
     KafkaError,
     OutOfOrderSequenceNumber,
@@ -39,8 +40,8 @@ _PRODUCER_POISONED = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProduc
 
 
 class _LoggingRebalance(ConsumerRebalanceListener):
-    """Offsets are committed after every processed batch, before the next poll, so a revocation
-    (which only happens inside a poll) never strands processed-but-uncommitted work."""
+    """Offsets are committed after every processed batch; work whose partitions were revoked
+    before its commit is redelivered to the new owner and skipped there by processed id."""
 
     def __init__(self, group: str) -> None:
         self.group = group
@@ -85,11 +86,16 @@ class KafkaSubscription:
         for d in deliveries:
             tp = TopicPartition(self.prefix + d.topic, d.partition)
             offsets[tp] = max(offsets.get(tp, 0), d.offset + 1)
+        # A rebalance can take partitions between the poll and this commit; their new owner
+        # redelivers from its last committed offset, and the processed-id table makes that
+        # harmless. So commit only what is still ours, and treat a lost race as routine.
+        assigned = self.consumer.assignment()
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if not offsets:
+            return
         try:
             await self.consumer.commit(offsets)
-        except CommitFailedError:
-            # A rebalance took the partitions; the new owner redelivers and the processed-id
-            # table makes that harmless.
+        except (CommitFailedError, IllegalStateError):
             log.warning("offset commit lost to a rebalance", extra={"group": self.group})
 
     async def close(self) -> None:

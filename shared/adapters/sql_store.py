@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import case, delete, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -360,11 +360,11 @@ class UnitOfWork:
     # --- routing state (fairness) ------------------------------------------------------------
     async def lock_roster(self) -> None:
         """Serialises routing decisions: all fairness state is read and written under this lock."""
-        await self.conn.execute(self._insert_ignore(t.routing_cursors).values(cursor_key="__roster__", position=0))
-        await self.conn.execute(
-            select(t.routing_cursors.c.position).where(t.routing_cursors.c.cursor_key == "__roster__")
-            .with_for_update()
-        )
+        lock = select(t.routing_cursors.c.position).where(t.routing_cursors.c.cursor_key == "__roster__")
+        if (await self.conn.execute(lock.with_for_update())).first() is None:
+            await self.conn.execute(
+                self._insert_ignore(t.routing_cursors).values(cursor_key="__roster__", position=0))
+            await self.conn.execute(lock.with_for_update())
 
     async def rep_loads(self, today: date) -> dict[str, Any]:
         rows = (await self.conn.execute(select(t.rep_loads))).all()
@@ -374,11 +374,13 @@ class UnitOfWork:
         rows = await self.conn.execute(select(t.routing_cursors))
         return {row.cursor_key: row.position for row in rows if row.cursor_key != "__roster__"}
 
+    def _upsert(self, table: Any) -> Any:
+        return (postgresql if self.store.dialect == "postgresql" else sqlite).insert(table)
+
     async def set_cursor(self, key: str, position: int) -> None:
-        await self.conn.execute(self._insert_ignore(t.routing_cursors).values(cursor_key=key, position=position))
-        await self.conn.execute(
-            update(t.routing_cursors).where(t.routing_cursors.c.cursor_key == key).values(position=position)
-        )
+        statement = self._upsert(t.routing_cursors).values(cursor_key=key, position=position)
+        await self.conn.execute(statement.on_conflict_do_update(
+            index_elements=[t.routing_cursors.c.cursor_key], set_={"position": statement.excluded.position}))
 
     async def credits(self) -> dict[str, int]:
         rows = await self.conn.execute(
@@ -400,22 +402,25 @@ class UnitOfWork:
 
     async def adjust_rep_load(self, rep_id: str, *, today: date, open_delta: int = 0, assigned: int = 0,
                               converted: int = 0, lost: int = 0, at: datetime | None = None) -> None:
-        await self.conn.execute(
-            self._insert_ignore(t.rep_loads).values(
-                rep_id=rep_id, open_leads=0, day=today, assigned_today=0, assigned_total=0,
-                converted_total=0, lost_total=0,
-            )
+        """One upsert: counters move by the deltas; the daily count restarts on a new day."""
+        loads = t.rep_loads
+        statement = self._upsert(loads).values(
+            rep_id=rep_id, open_leads=max(0, open_delta), day=today, assigned_today=assigned,
+            assigned_total=assigned, converted_total=converted, lost_total=lost,
+            last_assigned_at=(at or datetime.now(UTC)) if assigned else None,
         )
-        row = (await self.conn.execute(select(t.rep_loads).where(t.rep_loads.c.rep_id == rep_id))).one()
-        assigned_today = (row.assigned_today if row.day == today else 0) + assigned
-        values: dict[str, Any] = dict(
-            open_leads=max(0, row.open_leads + open_delta), day=today, assigned_today=assigned_today,
-            assigned_total=row.assigned_total + assigned, converted_total=row.converted_total + converted,
-            lost_total=row.lost_total + lost,
-        )
+        opened = loads.c.open_leads + open_delta
+        changes: dict[str, Any] = {
+            "open_leads": case((opened < 0, 0), else_=opened),
+            "day": today,
+            "assigned_today": case((loads.c.day == today, loads.c.assigned_today + assigned), else_=assigned),
+            "assigned_total": loads.c.assigned_total + assigned,
+            "converted_total": loads.c.converted_total + converted,
+            "lost_total": loads.c.lost_total + lost,
+        }
         if assigned:
-            values["last_assigned_at"] = at or datetime.now(UTC)
-        await self.conn.execute(update(t.rep_loads).where(t.rep_loads.c.rep_id == rep_id).values(**values))
+            changes["last_assigned_at"] = statement.excluded.last_assigned_at
+        await self.conn.execute(statement.on_conflict_do_update(index_elements=[loads.c.rep_id], set_=changes))
 
     async def add_decision(self, lead_id: str, decided_at: datetime, policy_version: int, rule: str | None,
                            strategy: str | None, owner: str | None, queue: str | None,
