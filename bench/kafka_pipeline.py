@@ -52,8 +52,8 @@ from shared.bootstrap import (  # noqa: E402
     run_services,
 )
 from shared.migrate import upgrade  # noqa: E402
-from shared.topics import all_topics  # noqa: E402
 from shared.settings import Settings  # noqa: E402
+from shared.topics import all_topics  # noqa: E402
 
 console = Console(stderr=True)
 PAYLOAD = b"x" * 600  # about the size of a lead.received envelope

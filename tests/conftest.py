@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx

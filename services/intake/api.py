@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from services.intake.accept import accept_lead
-from services.intake.validation import parse_lead, to_contact
 from services.intake.ad_platforms import (
     GRAPH_URL,
     fetch_meta_lead,
@@ -23,6 +22,7 @@ from services.intake.ad_platforms import (
     meta_signature_valid,
     secret,
 )
+from services.intake.validation import parse_lead, to_contact
 from shared.http import PrincipalDep, RuntimeDep
 from shared.problems import Forbidden, InvalidField, PayloadTooLarge, Problem, Unauthorized, UnsupportedMediaType
 from shared.runtime import Runtime

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from services.notifier.messages import lead_message, message_to_json
-from shared.ports import UnitOfWork
 from shared.events import Envelope, LeadAssigned, SlaEvent
+from shared.ports import UnitOfWork
 
 _SLA_KINDS = {"remind": "reminder", "escalate": "escalation", "breach": "escalation", "reassign": "reassigned",
               "recycle": "recycled", "offer_expired": "reassigned"}

@@ -26,10 +26,10 @@ from services.notifier.platforms import (
     interpret_response,
     interpret_transport_error,
 )
-from shared.ports import Store
 from shared.clock import as_utc
 from shared.metrics import Metrics
 from shared.policy import Policy
+from shared.ports import Store
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.router.assignment import reassign, today
 from services.router.clocks import owner_calendar
 from services.router.sla import time_to_first_touch, which_clocks_stop
-from shared.ports import UnitOfWork
 from shared.clock import as_utc
 from shared.events import Envelope, LeadActivity
 from shared.http import PrincipalDep, RuntimeDep
 from shared.policy import Policy, PolicyError, load_policy
+from shared.ports import UnitOfWork
 from shared.problems import Conflict, Forbidden, InvalidField, NotFound, UnsupportedMediaType
 from shared.runtime import Runtime
 from shared.security import Principal

@@ -11,10 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.router.clocks import clock_steps
-from shared.ports import UnitOfWork
 from shared.clock import as_utc
 from shared.events import Envelope, LeadAssigned, SlaEvent
 from shared.policy import Policy
+from shared.ports import UnitOfWork
 
 # A lead in one of these states counts against its owner's open capacity.
 OPEN_STATES = ("offered", "assigned", "accepted", "contacted")

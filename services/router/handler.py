@@ -9,12 +9,12 @@ from typing import Any
 
 from services.router.assignment import emit_assigned, initial_state, start_clocks, start_offer, today
 from services.router.routing import RepLoad, RosterState, RoutingDecision, RoutingLead, decide_route
-from shared.ports import UnitOfWork
 from shared.clock import as_utc
 from shared.events import Envelope, LeadAssigned, LeadContact, LeadQualified
 from shared.facts import lead_facts
 from shared.metrics import Metrics
 from shared.policy import Policy
+from shared.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from typing import Any
 from services.router.assignment import OPEN_STATES, emit_sla, reassign, recycle, sla_envelope
 from services.router.availability import IDLE, unavailability
 from services.router.handler import pass_offer_on
-from shared.ports import Store, UnitOfWork
 from shared.clock import as_utc
-from shared.metrics import Metrics
 from shared.events import Envelope
+from shared.metrics import Metrics
 from shared.policy import Policy
+from shared.ports import Store, UnitOfWork
 
 log = logging.getLogger(__name__)
 

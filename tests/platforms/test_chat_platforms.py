@@ -22,10 +22,14 @@ from services.notifier.platforms import (
     DeliveryResult,
     OutgoingRequest,
     build_request,
+    dingtalk,
+    feishu,
     interpret_response,
     interpret_transport_error,
+    slack,
+    teams,
+    wecom,
 )
-from services.notifier.platforms import dingtalk, feishu, slack, teams, wecom
 from tests.platforms.fake_chat import FakeChat, ManualClock
 
 TOKENS = {"slack": "T000/B000/XXX", "teams": "conn-1", "feishu": "hook-1", "dingtalk": "ding-1", "wecom": "key-1"}

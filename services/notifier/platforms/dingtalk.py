@@ -27,9 +27,11 @@ from . import (
     encode_json,
     fit,
     json_object,
-    markdown_inline as _safe,
     permanent,
     transient,
+)
+from . import (
+    markdown_inline as _safe,
 )
 
 # Not documented in PLATFORMS.md; we hold DingTalk to Feishu's 20 KB to stay safe [U].

@@ -7,8 +7,8 @@ plain-text codes (`invalid_payload`, `no_service`, …), never JSON.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
