@@ -262,6 +262,7 @@ class _RulePool:
     backing: dict[str, str] = field(default_factory=dict)  # backup -> the rep they stand in for
     team: Team | None = None  # whose queue takes a lead nobody could
     judges: tuple[tuple[Rep, str, Any], ...] = ()  # (rep, id, availability profile) per ring member
+    picker: str = ""  # the rule's picker (RoutingRule.picker), looked up once
 
 
 # A judged ring member: the rep, the load they carried, and why they cannot take it (None: can).
@@ -360,7 +361,7 @@ def _by_rep(verdict: CandidateVerdict) -> str:
 def _pick(rule: RoutingRule, pool: _RulePool, available: list[str], roster: RosterState) -> Pick:
     ring = pool.ring_ids
     cursor = roster.cursors.get(pool.cursor_key, 0)
-    match rule.picker:
+    match pool.picker or rule.picker:
         case "owner":
             owner = ring[0]
             return Pick(owner, f"{owner} is the {pool.owner_because}", {"owner": owner, "because": pool.owner_because})
@@ -517,6 +518,7 @@ class _PolicyIndex:
             ring=tuple(ring),
             ring_ids=tuple(rep.id for rep in ring),
             judges=tuple((rep, rep.id, _profile(rep, self.policy)) for rep in ring),
+            picker=rule.picker,
             weights={rep.id: rep.weight for rep in ring},
             backing=backing,
             team=self._team_of(rule, ring),

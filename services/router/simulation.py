@@ -57,7 +57,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.router.availability import IDLE, RepLoad, open_until, week_table, why_unavailable
+from services.router.availability import (
+    IDLE,
+    RepLoad,
+    _profile,
+    open_until,
+    week_table,
+    why_unavailable_of,
+)
 from services.router.business_hours import BusinessCalendar, add_business_time, next_open
 from services.router.clocks import as_target, owner_calendar
 from services.router.routing import RosterState, RoutingLead, route_lead
@@ -288,6 +295,7 @@ class _Replay:
         self.next_midnight = datetime.min.replace(tzinfo=UTC)  # the first lead starts the first day
         self.owners: dict[str, str | None] = {}  # person -> owner of their latest lead
         self.clocks: dict[tuple[str, str], Any] = {}  # (rep, grade) -> _clock(), worked out once
+        self.profiles: dict[str, Any] = {}  # rep -> availability profile, worked out once
         self.shapes: dict[str, tuple[bool, bool]] = {}  # rep -> _shape(), worked out once
         # rep -> (valid until, this opening's start and end, the next opening's start and end)
         self.openings: dict[str, tuple[datetime, datetime, datetime, datetime, datetime]] = {}
@@ -365,7 +373,10 @@ class _Replay:
         always_on, on_calendar = self._shape(rep)
         if always_on:
             return  # on shift round the clock: never off hours, never late for want of hours
-        if why_unavailable(rep, self.policy, IDLE, now) is not None:
+        profile = self.profiles.get(owner)
+        if profile is None:
+            profile = self.profiles[owner] = _profile(rep, self.policy)
+        if why_unavailable_of(profile, IDLE, now) is not None:
             self.off_hours[owner] += 1  # the engine never does this: a safety check
         clock = self.clocks.get((owner, grade), _UNSEEN)
         if clock is _UNSEEN:
@@ -375,7 +386,7 @@ class _Replay:
             # deadlines fall in the owner's hours.
             return
         due = self._first_touch_due(rep, now, *clock)
-        if why_unavailable(rep, self.policy, IDLE, due - _LAST_MINUTE) is not None:
+        if why_unavailable_of(profile, IDLE, due - _LAST_MINUTE) is not None:
             self.at_risk[owner] += 1
 
     def _shape(self, rep: Rep) -> tuple[bool, bool]:
