@@ -65,30 +65,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class CaseLead(_Strict):
+class CaseLead(LeadContact):
     """The lead of a case: the API body's fields, its source, and what scoring would know."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    email: str | None = None
-    phone: str | None = None
-    name: str | None = None
-    company: str | None = None
-    title: str | None = None
-    country: str | None = None
-    region: str | None = None
-    city: str | None = None
-    industry: str | None = None
-    employees: int | None = Field(default=None, ge=0)
-    language: str | None = None
-    website: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    utm_term: str | None = None
-    utm_content: str | None = None
-    consent: bool | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
     source: str = "web"
     known_owner: str | None = None  # the rep dedup found owning this person already
     returning: bool | None = None  # default: true when known_owner is given
