@@ -269,16 +269,7 @@ def reps_token(rep: str, data_dir: DataDir = None) -> None:
 @policy_app.command("validate")
 def policy_validate(file: Path) -> None:
     """Check a policy file; every problem is printed with its path."""
-    from shared.policy import PolicyError, load_policy
-
-    try:
-        policy = load_policy(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        err.print(f"[red]No such file: {file}[/red]")
-        raise typer.Exit(2) from None
-    except PolicyError as exc:
-        err.print(f"[red]{file}: invalid policy[/red]\n{exc}")
-        raise typer.Exit(1) from None
+    policy = _policy_from(file)
     out.print(f"[green]{file}: valid[/green] — {len(policy.reps)} reps, {len(policy.teams)} teams, "
               f"{len(policy.rules)} rules")
 
@@ -287,16 +278,13 @@ def policy_validate(file: Path) -> None:
 def policy_apply(file: Path, data_dir: DataDir = None) -> None:
     """Store the file as a new policy version; running services pick it up for new leads."""
     from shared.bootstrap import apply_policy
-    from shared.policy import PolicyError
+
+    _policy_from(file)  # a missing or invalid file is reported before touching the database
 
     async def work(runtime: Any) -> tuple[int, bool]:
         return await apply_policy(runtime, file.read_text(encoding="utf-8"))
 
-    try:
-        version, created = run_async(_with_runtime(settings_for(data_dir), work))
-    except PolicyError as exc:
-        err.print(f"[red]{file}: invalid policy[/red]\n{exc}")
-        raise typer.Exit(1) from None
+    version, created = run_async(_with_runtime(settings_for(data_dir), work))
     out.print(f"policy v{version} {'applied' if created else 'unchanged (same as the current version)'}")
 
 

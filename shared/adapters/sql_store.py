@@ -573,8 +573,3 @@ class UnitOfWork:
                 t.processed_events.c.consumer == consumer, t.processed_events.c.event_id == event_id
             )
         )
-
-
-def wake_all(waiters: Sequence[asyncio.Event]) -> None:
-    for waiter in waiters:
-        waiter.set()
