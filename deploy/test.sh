@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(bash deploy/up.sh)"
-exec python3 -m pytest "$@"
+exec python3 -m pytest --durations=15 "$@"

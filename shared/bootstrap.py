@@ -26,6 +26,7 @@ from services.scoring.handler import ScoringHandler
 from shared import topics
 from shared.adapters.local_bus import LocalBus
 from shared.adapters.sql_store import SqlStore
+from shared.clock import Clock, system_clock
 from shared.consumer import ConsumerRunner, ConsumerSpec
 from shared.http import create_app
 from shared.metrics import Metrics
@@ -52,9 +53,10 @@ def build_bus(settings: Settings, store: SqlStore) -> Bus:
     return KafkaBus(settings.kafka_bootstrap, partitions=settings.kafka_partitions, prefix=settings.topic_prefix)
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    store = SqlStore(settings.sqlalchemy_url)
-    return Runtime(settings=settings, store=store, bus=build_bus(settings, store), metrics=Metrics())
+def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
+    """The one clock goes to the store and to every service: stored and compared times agree."""
+    store = SqlStore(settings.sqlalchemy_url, clock=clock)
+    return Runtime(settings=settings, store=store, bus=build_bus(settings, store), metrics=Metrics(), clock=clock)
 
 
 def build_app(runtime: Runtime) -> FastAPI:
@@ -63,7 +65,7 @@ def build_app(runtime: Runtime) -> FastAPI:
 
 def consumer_specs(runtime: Runtime, wake_sender: Callable[[], None]) -> dict[str, ConsumerSpec]:
     handlers = {
-        "scoring": ScoringHandler(runtime.settings.identity_salt, runtime.metrics),
+        "scoring": ScoringHandler(runtime.settings.identity_salt, runtime.metrics, runtime.clock),
         "router": RouterHandler(runtime.metrics, runtime.clock),
         "notifier": NotifierHandler(runtime.settings.base_url, wake_sender),
     }

@@ -507,6 +507,7 @@ def policy_simulate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from services.router.simulation import simulate
+    from shared.clock import system_clock
     from shared.policy import parse_duration
 
     policy = _policy_from(file)
@@ -522,7 +523,7 @@ def policy_simulate(
             first = datetime.fromisoformat(start)
             first = first if first.tzinfo else first.replace(tzinfo=tz)
         else:
-            today = datetime.now(tz).date()
+            today = system_clock().astimezone(tz).date()
             monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
             first = datetime(monday.year, monday.month, monday.day, 9, tzinfo=tz)
     except ValueError as exc:

@@ -1,8 +1,17 @@
-"""Time, the one way: aware UTC datetimes. Pure code takes ``now`` as an argument instead."""
+"""Time, the one way: aware UTC datetimes, read from one injected clock.
+
+The composition root builds a ``Runtime`` with a clock (the system clock in production, a
+test's fake clock in tests) and hands that same clock to the store and to every component that
+stamps or compares a time. This module is the only place that reads the real time; an
+architecture test holds every other module to that. Pure code takes ``now`` as an argument.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
 
 
 def system_clock() -> datetime:

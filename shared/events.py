@@ -8,16 +8,12 @@ it, so every event about one person is handled in order by one consumer.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import topics
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_id() -> str:
@@ -151,7 +147,7 @@ class Envelope(Contract):
     id: str = Field(default_factory=new_id)
     type: str
     source: str
-    time: datetime = Field(default_factory=utcnow)
+    time: datetime  # from the emitting service's clock, like every time we store
     subject: str
     key: str
     correlation_id: str
@@ -166,12 +162,14 @@ class Envelope(Contract):
         subject: str,
         key: str,
         correlation_id: str,
+        time: datetime,
         id: str | None = None,
     ) -> Envelope:
         return cls(
             id=id or new_id(),
             type=payload.type,  # type: ignore[attr-defined]
             source=source,
+            time=time,
             subject=subject,
             key=key,
             correlation_id=correlation_id,

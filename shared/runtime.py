@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
-from shared.clock import system_clock
+from shared.clock import Clock
 from shared.metrics import Metrics
 from shared.ports import Bus, Store
 from shared.settings import Settings
@@ -18,4 +16,4 @@ class Runtime:
     store: Store
     bus: Bus
     metrics: Metrics
-    clock: Callable[[], datetime] = field(default=system_clock)
+    clock: Clock  # the one clock; the store was built with the same one (``build_runtime``)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from shared.bootstrap import apply_policy, build_app, build_runtime, create_source, prepare_embedded, run_services
+from shared.clock import Clock, system_clock
 from shared.migrate import upgrade
 from shared.runtime import Runtime
 from shared.security import TOKEN_PREFIX, hash_secret, new_secret, visible_prefix
@@ -85,6 +86,7 @@ class FakeClock:
     """The time every service reads, moved by the test: SLA ladders without sleeping for minutes."""
 
     def __init__(self, start: datetime) -> None:
+        self.start = start
         self.now = start
 
     def __call__(self) -> datetime:
@@ -94,10 +96,8 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
-async def start_pipeline(runtime: Runtime, chat: FakeChat, *, embedded: bool, clock: FakeClock | None = None,
+async def start_pipeline(runtime: Runtime, chat: FakeChat, *, embedded: bool,
                          policy: str | None = None, source: str = "web") -> tuple[Pipeline, asyncio.Event, asyncio.Task]:
-    if clock is not None:
-        runtime.clock = clock
     if embedded:
         await prepare_embedded(runtime, None)
     await apply_policy(runtime, policy or policy_text(chat), "test")
@@ -157,17 +157,18 @@ def distributed_settings(database_url: str, prefix: str) -> Settings:
 
 
 @asynccontextmanager
-async def running_pipeline(backend: str, tmp_path: Path, chat: FakeChat, **options: object) -> AsyncIterator[Pipeline]:
+async def running_pipeline(backend: str, tmp_path: Path, chat: FakeChat, clock: Clock = system_clock,
+                           **options: object) -> AsyncIterator[Pipeline]:
     """The same pipeline on either backend: SQLite + local log, or PostgreSQL + Kafka."""
     if backend == "embedded":
         settings = Settings(data_dir=tmp_path / "data", public_url="http://leadrelay.test")
-        running = await start_pipeline(build_runtime(settings), chat, embedded=True, **options)
+        running = await start_pipeline(build_runtime(settings, clock), chat, embedded=True, **options)
         yield running[0]
         await stop_pipeline(*running)
         return
     async with scratch_database() as url:
         settings = distributed_settings(url, f"t{uuid.uuid4().hex[:8]}.")
-        running = await start_pipeline(build_runtime(settings), chat, embedded=False, **options)
+        running = await start_pipeline(build_runtime(settings, clock), chat, embedded=False, **options)
         yield running[0]
         await stop_pipeline(*running)
 
@@ -178,13 +179,18 @@ async def pipeline(request: pytest.FixtureRequest, tmp_path: Path, chat: FakeCha
         yield running
 
 
-# Wednesday 2026-11-25 10:00 in Shanghai: inside everyone's hours.
-SLA_EPOCH = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+# The SLA and notifier suites run with the product's clock years in the past and years in the
+# future, so nothing they prove can lean on today's date. Each is a Wednesday 10:00 in Shanghai
+# (inside everyone's hours), late in November: no Chinese or US holiday that week before Thursday.
+SLA_EPOCHS = {
+    "past": datetime(2019, 11, 27, 2, 0, tzinfo=UTC),
+    "future": datetime(2041, 11, 27, 2, 0, tzinfo=UTC),
+}
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(SLA_EPOCH)
+@pytest.fixture(params=sorted(SLA_EPOCHS))
+def clock(request: pytest.FixtureRequest) -> FakeClock:
+    return FakeClock(SLA_EPOCHS[request.param])
 
 
 @pytest.fixture(params=["embedded", "distributed"])

@@ -72,7 +72,7 @@ async def accept_lead(
     )
     key = identity_key(contact.email, contact.phone, source, external_id or lead_id, runtime.settings.identity_salt)
     envelope = Envelope.wrap(event, source=f"leadrelay/intake/{source}", subject=lead_id, key=key,
-                             correlation_id=lead_id, id=event_id)
+                             correlation_id=lead_id, id=event_id, time=now)
     try:
         await runtime.bus.publish(envelope)
     except BusUnavailable as exc:

@@ -179,7 +179,7 @@ async def record_activity(runtime: Runtime, principal: Principal, lead_id: str, 
         activity = LeadActivity(lead_id=lead_id, actor=actor_of(principal), action=body.action, reason=body.reason,
                                 to_rep=body.to_rep, at=now)
         await uow.emit(Envelope.wrap(activity, source="leadrelay/api", subject=lead_id, key=lead.identity_key,
-                                     correlation_id=lead.correlation_id))
+                                     correlation_id=lead.correlation_id, time=now))
         action = body.action
         uow.after_commit(lambda: runtime.metrics.activities.labels(action).inc())
         for callback in observe:

@@ -59,7 +59,7 @@ async def emit_assigned(uow: UnitOfWork, lead: Any, *, owner: str | None, queue:
         previous_owner=previous_owner, notify=notify,
     )
     await uow.emit(Envelope.wrap(event, source="leadrelay/router", subject=lead.lead_id, key=lead.identity_key,
-                                 correlation_id=lead.correlation_id))
+                                 correlation_id=lead.correlation_id, time=at))
 
 
 def sla_envelope(lead: Any, *, clock: str, step: str, owner: str | None, notify: list[str], due_at: datetime,
@@ -67,7 +67,7 @@ def sla_envelope(lead: Any, *, clock: str, step: str, owner: str | None, notify:
     event = SlaEvent(lead_id=lead.lead_id, clock=clock, step=step, owner=owner, notify=notify, due_at=due_at,
                      fired_at=at, detail=detail)
     return Envelope.wrap(event, source="leadrelay/router", subject=lead.lead_id, key=lead.identity_key,
-                         correlation_id=lead.correlation_id)
+                         correlation_id=lead.correlation_id, time=at)
 
 
 async def emit_sla(uow: UnitOfWork, lead: Any, **step: Any) -> None:

@@ -94,7 +94,7 @@ class RouterHandler:
             score=lead.score, reason="routed" if decision.owner else "fallback", notify=notify,
         )
         await uow.emit(Envelope.wrap(assigned, source="leadrelay/router", subject=lead.lead_id,
-                                     key=envelope.key, correlation_id=envelope.correlation_id))
+                                     key=envelope.key, correlation_id=envelope.correlation_id, time=now))
         latency = (now - lead.received_at).total_seconds()
         uow.after_commit(lambda: self._observe(decision, latency))
         log.info("lead routed", extra={"lead_id": lead.lead_id, "owner": decision.owner, "queue": decision.queue,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from services.scoring.dedup import PersonRecord, candidate_keys, merge_person
 from services.scoring.scoring import score_lead
-from shared.clock import as_utc
+from shared.clock import Clock, as_utc
 from shared.events import Envelope, LeadQualified, LeadReceived, ScoreReason, new_id
 from shared.facts import lead_facts
 from shared.metrics import Metrics
@@ -40,9 +39,10 @@ def person_data(person: PersonRecord) -> dict[str, Any]:
 class ScoringHandler:
     name = "scoring"
 
-    def __init__(self, salt: str, metrics: Metrics) -> None:
+    def __init__(self, salt: str, metrics: Metrics, clock: Clock) -> None:
         self.salt = salt
         self.metrics = metrics
+        self.clock = clock
 
     async def __call__(self, envelope: Envelope, uow: UnitOfWork) -> None:
         lead: LeadReceived = envelope.payload()  # type: ignore[assignment]
@@ -52,6 +52,7 @@ class ScoringHandler:
         if current is None:
             raise NoPolicy("no policy applied")
         version, policy = current
+        now = self.clock()
         contact = lead.contact
         keys = candidate_keys(contact.email, contact.phone, lead.source, lead.external_id or lead.lead_id, self.salt)
         existing = await self._known_person(uow, keys)
@@ -76,7 +77,7 @@ class ScoringHandler:
         )
         await uow.add_history_many([
             {"lead_id": lead.lead_id, "at": lead.received_at, "kind": "received", "detail": {"source": lead.source}},
-            {"lead_id": lead.lead_id, "at": datetime.now(UTC), "kind": "scored", "detail": {
+            {"lead_id": lead.lead_id, "at": now, "kind": "scored", "detail": {
                 "score": result.score, "grade": result.grade, "reasons": [r.model_dump() for r in reasons],
                 "policy_version": version, "merged_into_person": not merged.is_new,
                 "changed_fields": list(merged.changed_fields)}},
@@ -87,7 +88,7 @@ class ScoringHandler:
             known_owner=known_owner, policy_version=version,
         )
         await uow.emit(Envelope.wrap(qualified, source="leadrelay/scoring", subject=lead.lead_id,
-                                     key=envelope.key, correlation_id=envelope.correlation_id))
+                                     key=envelope.key, correlation_id=envelope.correlation_id, time=now))
         grade = result.grade
         uow.after_commit(lambda: self._observe(grade, not merged.is_new))
 

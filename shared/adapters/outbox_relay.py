@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 
 from sqlalchemy import select, text, update
 
@@ -64,9 +63,9 @@ class OutboxRelay:
             if not rows:
                 self.metrics.outbox_lag.set(0)
                 return 0
-            self.metrics.outbox_lag.set((datetime.now(UTC) - as_utc(rows[0].created_at)).total_seconds())
+            self.metrics.outbox_lag.set((self.store.clock() - as_utc(rows[0].created_at)).total_seconds())
             await self.bus.publish_records([(r.topic, r.key, bytes(r.payload)) for r in rows])
             await uow.conn.execute(
-                update(t.outbox).where(t.outbox.c.seq.in_([r.seq for r in rows])).values(published_at=datetime.now(UTC))
+                update(t.outbox).where(t.outbox.c.seq.in_([r.seq for r in rows])).values(published_at=self.store.clock())
             )
         return len(rows)

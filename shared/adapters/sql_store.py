@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shared import schema as t
-from shared.clock import as_utc
+from shared.clock import Clock, as_utc, system_clock
 from shared.events import Envelope
 from shared.policy import Policy, load_policy
 
@@ -57,8 +57,11 @@ def create_engine(url: str, *, immediate: bool) -> AsyncEngine:
 class SqlStore:
     """Owns the engines; hands out units of work. ``on_commit`` hooks wake the outbox readers."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Clock = system_clock) -> None:
         self.url = url
+        # Every time this store stamps (created_at, next_attempt_at, revoked_at, …) is read here:
+        # the runtime's clock, so a test's clock moves stored and compared times together.
+        self.clock = clock
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         self.engine = create_engine(url, immediate=True)
         self.read_engine = create_engine(url, immediate=False) if self.dialect == "sqlite" else self.engine
@@ -129,7 +132,7 @@ class UnitOfWork:
 
     async def emit_many(self, envelopes: Sequence[Envelope]) -> None:
         if envelopes:
-            now = datetime.now(UTC)
+            now = self.store.clock()
             await self.conn.execute(insert(t.outbox), [
                 {"event_id": e.id, "topic": e.topic, "key": e.key, "payload": e.to_bytes(), "created_at": now}
                 for e in envelopes])
@@ -138,7 +141,7 @@ class UnitOfWork:
     async def emit_raw(self, topic: str, key: str, payload: bytes, event_id: str) -> None:
         await self.conn.execute(
             insert(t.outbox).values(
-                event_id=event_id, topic=topic, key=key, payload=payload, created_at=datetime.now(UTC)
+                event_id=event_id, topic=topic, key=key, payload=payload, created_at=self.store.clock()
             )
         )
         self.emitted.add(topic)
@@ -147,7 +150,7 @@ class UnitOfWork:
         """Appends to the outbox unless an event with this id is there already (a retried publish)."""
         result = await self.conn.execute(
             self._insert_ignore(t.outbox).values(
-                event_id=event_id, topic=topic, key=key, payload=payload, created_at=datetime.now(UTC)
+                event_id=event_id, topic=topic, key=key, payload=payload, created_at=self.store.clock()
             )
         )
         if result.rowcount:
@@ -158,7 +161,7 @@ class UnitOfWork:
         """Returns False when this consumer already handled the event (a redelivery)."""
         result = await self.conn.execute(
             self._insert_ignore(t.processed_events).values(
-                consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC)
+                consumer=consumer, event_id=event_id, processed_at=self.store.clock()
             )
         )
         return result.rowcount == 1
@@ -167,7 +170,7 @@ class UnitOfWork:
         await self.conn.execute(
             insert(t.dead_letters).values(
                 consumer=consumer, topic=topic, event_id=event_id, payload=payload,
-                error=error[:4000], created_at=datetime.now(UTC),
+                error=error[:4000], created_at=self.store.clock(),
             )
         )
 
@@ -208,7 +211,7 @@ class UnitOfWork:
         await self.conn.execute(
             insert(t.policies).values(
                 version=version, document=document, digest=digest,
-                created_at=datetime.now(UTC), created_by=created_by,
+                created_at=self.store.clock(), created_by=created_by,
             )
         )
         return version, True
@@ -218,7 +221,7 @@ class UnitOfWork:
         await self.conn.execute(
             insert(t.sources).values(
                 name=name, kind=kind, key_hash=key_hash, key_prefix=key_prefix, config=config,
-                created_at=datetime.now(UTC),
+                created_at=self.store.clock(),
             )
         )
 
@@ -238,7 +241,7 @@ class UnitOfWork:
     async def revoke_source(self, name: str) -> bool:
         result = await self.conn.execute(
             update(t.sources).where(t.sources.c.name == name, t.sources.c.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
+            .values(revoked_at=self.store.clock())
         )
         return result.rowcount == 1
 
@@ -246,7 +249,7 @@ class UnitOfWork:
         await self.conn.execute(
             insert(t.tokens).values(
                 token_hash=token_hash, key_prefix=key_prefix, role=role, rep_id=rep_id,
-                created_at=datetime.now(UTC),
+                created_at=self.store.clock(),
             )
         )
 
@@ -271,7 +274,7 @@ class UnitOfWork:
         """Reserves the key; returns False when it was reserved before (a retry or a reuse)."""
         result = await self.conn.execute(
             self._insert_ignore(t.idempotency_keys).values(
-                source=source, key=key, body_hash=body_hash, lead_id=lead_id, created_at=datetime.now(UTC)
+                source=source, key=key, body_hash=body_hash, lead_id=lead_id, created_at=self.store.clock()
             )
         )
         return result.rowcount == 1
@@ -306,11 +309,11 @@ class UnitOfWork:
 
     # --- leads -------------------------------------------------------------------------------
     async def insert_lead(self, **values: Any) -> None:
-        await self.conn.execute(insert(t.leads).values(updated_at=datetime.now(UTC), **values))
+        await self.conn.execute(insert(t.leads).values(updated_at=self.store.clock(), **values))
 
     async def update_lead(self, lead_id: str, **values: Any) -> None:
         await self.conn.execute(
-            update(t.leads).where(t.leads.c.lead_id == lead_id).values(updated_at=datetime.now(UTC), **values)
+            update(t.leads).where(t.leads.c.lead_id == lead_id).values(updated_at=self.store.clock(), **values)
         )
 
     async def lead(self, lead_id: str, *, lock: bool = False) -> Any:
@@ -343,7 +346,7 @@ class UnitOfWork:
 
     async def add_history(self, lead_id: str, kind: str, detail: dict[str, Any], at: datetime | None = None) -> None:
         await self.conn.execute(
-            insert(t.lead_history).values(lead_id=lead_id, at=at or datetime.now(UTC), kind=kind, detail=detail)
+            insert(t.lead_history).values(lead_id=lead_id, at=at or self.store.clock(), kind=kind, detail=detail)
         )
 
     async def add_history_many(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -396,7 +399,7 @@ class UnitOfWork:
     async def add_credit(self, rep_id: str, delta: int, reason: str, by: str | None, lead_id: str | None) -> None:
         await self.conn.execute(
             insert(t.fairness_ledger).values(
-                rep_id=rep_id, delta=delta, reason=reason, by=by, lead_id=lead_id, at=datetime.now(UTC)
+                rep_id=rep_id, delta=delta, reason=reason, by=by, lead_id=lead_id, at=self.store.clock()
             )
         )
 
@@ -407,7 +410,7 @@ class UnitOfWork:
         statement = self._upsert(loads).values(
             rep_id=rep_id, open_leads=max(0, open_delta), day=today, assigned_today=assigned,
             assigned_total=assigned, converted_total=converted, lost_total=lost,
-            last_assigned_at=(at or datetime.now(UTC)) if assigned else None,
+            last_assigned_at=(at or self.store.clock()) if assigned else None,
         )
         opened = loads.c.open_leads + open_delta
         changes: dict[str, Any] = {
@@ -441,7 +444,7 @@ class UnitOfWork:
 
     # --- chat deliveries ---------------------------------------------------------------------
     async def add_delivery(self, **values: Any) -> None:
-        now = datetime.now(UTC)
+        now = self.store.clock()
         await self.conn.execute(
             self._insert_ignore(t.deliveries).values(
                 state="pending", attempts=0, next_attempt_at=now, created_at=now, **values
@@ -564,7 +567,7 @@ class UnitOfWork:
 
     async def mark_redriven(self, dead_letter_id: int) -> None:
         await self.conn.execute(
-            update(t.dead_letters).where(t.dead_letters.c.id == dead_letter_id).values(redriven_at=datetime.now(UTC))
+            update(t.dead_letters).where(t.dead_letters.c.id == dead_letter_id).values(redriven_at=self.store.clock())
         )
 
     async def forget_processed(self, consumer: str, event_id: str) -> None:

@@ -38,7 +38,7 @@ fallback: {queue: unassigned, notify: [mgr-s]}
 @pytest.fixture
 async def work(tmp_path: Path, chat, clock: FakeClock):
     settings = Settings(data_dir=tmp_path / "data", public_url="http://leadrelay.test")
-    running = await start_pipeline(build_runtime(settings), chat, embedded=True, clock=clock, policy=POOL_POLICY)
+    running = await start_pipeline(build_runtime(settings, clock), chat, embedded=True, policy=POOL_POLICY)
     yield running[0]
     await stop_pipeline(*running)
 

@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import select
 
 from shared import schema
-from shared.events import Envelope, LeadContact, LeadQualified, utcnow
+from shared.events import Envelope, LeadContact, LeadQualified
 from shared.redrive import redrive
 from tests.conftest import Pipeline
 
@@ -25,12 +25,13 @@ async def dead_letters(pipeline: Pipeline, count: int, timeout: float = 20) -> l
 
 async def test_poison_events_are_dead_lettered_and_good_leads_still_flow(pipeline: Pipeline):
     unknown_version = LeadQualified(
-        lead_id="ghost", person_id="p", source="web", received_at=utcnow(), contact=LeadContact(),
+        lead_id="ghost", person_id="p", source="web", received_at=pipeline.runtime.clock(), contact=LeadContact(),
         score=0, grade="cold", reasons=[], policy_version=999)
     async with pipeline.runtime.store.transaction() as uow:
         await uow.emit_raw("lead.received", "k1", b"{not json", "poison-1")
         await uow.emit_raw("lead.received", "k2", b'{"id": "x", "type": "lead.received.v1"}', "poison-2")
-        await uow.emit(Envelope.wrap(unknown_version, source="test", subject="ghost", key="k3", correlation_id="c"))
+        await uow.emit(Envelope.wrap(unknown_version, source="test", subject="ghost", key="k3", correlation_id="c",
+                                     time=pipeline.runtime.clock()))
 
     lead_id = (await pipeline.post_lead({"email": "after.poison@example.com"})).json()["lead_id"]
     assert (await pipeline.wait_for(lead_id))["owner"]
@@ -54,11 +55,11 @@ async def test_a_redriven_event_is_processed_once_its_cause_is_fixed(pipeline: P
         next_version = (await uow.current_policy())[0] + 1
     # A qualified event for a lead the router will reject: its policy version does not exist yet.
     qualified = LeadQualified(
-        lead_id=lead_id, person_id=lead.person_id, source="web", received_at=utcnow(),
+        lead_id=lead_id, person_id=lead.person_id, source="web", received_at=pipeline.runtime.clock(),
         contact=LeadContact(email="redrive.me@example.com"), score=0, grade="cold", reasons=[], policy_version=next_version)
     async with pipeline.runtime.store.transaction() as uow:
         await uow.emit(Envelope.wrap(qualified, source="test", subject=lead_id, key=lead.identity_key,
-                                     correlation_id=lead.correlation_id))
+                                     correlation_id=lead.correlation_id, time=pipeline.runtime.clock()))
     await dead_letters(pipeline, 1)
     from tests.conftest import policy_text  # the fix: that version of the policy now exists
 

@@ -4,7 +4,7 @@ replicas, business hours, and the team pool."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -13,7 +13,7 @@ from shared import schema
 from shared.adapters.sql_store import SqlStore
 from shared.bootstrap import build_runtime
 from shared.settings import Settings
-from tests.conftest import FakeClock, Pipeline, chat_messages_for, start_pipeline, stop_pipeline
+from tests.conftest import Pipeline, chat_messages_for, start_pipeline, stop_pipeline
 
 HOT = {"email": "boss@bigfactory.cn", "name": "Wang Fang", "company": "Big Factory", "title": "CEO",
        "employees": 5000}
@@ -67,7 +67,7 @@ async def test_the_full_ladder_reminds_escalates_then_reassigns_to_the_backup(cl
     kinds = [h["kind"] for h in lead["history"]]
     assert kinds.index("sla_reminder") < kinds.index("sla_breached") < kinds.index("reassigned")
     breached = next(h for h in lead["history"] if h["kind"] == "sla_breached")
-    assert breached["at"] == datetime(2026, 11, 25, 2, 16, tzinfo=UTC).isoformat()
+    assert breached["at"] == (clock.start + timedelta(minutes=16)).isoformat()
     metrics = (await pipeline.client.get("/metrics")).text
     assert 'leadrelay_sla_breaches_total{clock="first_touch",team="enterprise"} 1.0' in metrics
 
@@ -100,7 +100,7 @@ async def test_a_rep_acting_at_the_last_second_stops_the_ladder(clocked_pipeline
 
 async def test_a_restart_between_two_steps_neither_forgets_nor_repeats_a_step(tmp_path, chat, clock):
     settings = Settings(data_dir=tmp_path / "data", public_url="http://leadrelay.test")
-    pipeline, stop, task = await start_pipeline(build_runtime(settings), chat, embedded=True, clock=clock)
+    pipeline, stop, task = await start_pipeline(build_runtime(settings, clock), chat, embedded=True)
     lead_id = (await pipeline.post_lead(HOT)).json()["lead_id"]
     await pipeline.wait_for(lead_id)
     clock.advance(minutes=8)
@@ -108,7 +108,7 @@ async def test_a_restart_between_two_steps_neither_forgets_nor_repeats_a_step(tm
     await messages_of_kind(chat, lead_id, "Reminder")
     await stop_pipeline(pipeline, stop, task)
 
-    restarted, stop, task = await start_pipeline(build_runtime(settings), chat, embedded=True, clock=clock,
+    restarted, stop, task = await start_pipeline(build_runtime(settings, clock), chat, embedded=True,
                                                  source="web-after-restart")
     try:
         clock.advance(minutes=8)
@@ -128,7 +128,7 @@ async def test_two_schedulers_fire_each_due_step_exactly_once(clocked_pipeline, 
     for lead_id in ids:
         await pipeline.wait_for(lead_id)
     clock.advance(minutes=16)  # remind and escalate of first touch are both due
-    other = SqlStore(pipeline.runtime.store.url)
+    other = SqlStore(pipeline.runtime.store.url, clock=clock)
     try:
         schedulers = [SlaScheduler(store, pipeline.runtime.metrics, clock)
                       for store in (pipeline.runtime.store, other, pipeline.runtime.store, other)]
@@ -142,23 +142,25 @@ async def test_two_schedulers_fire_each_due_step_exactly_once(clocked_pipeline, 
     assert sorted(fired) == sorted((lead_id, step) for lead_id in ids for step in ("remind", "escalate"))
 
 
-async def test_business_hours_clocks_skip_the_weekend(tmp_path, chat):
+async def test_business_hours_clocks_skip_the_weekend(tmp_path, chat, clock):
     from tests.conftest import policy_text
 
-    # Friday 2026-11-27 17:50 in Shanghai: ten minutes before closing.
-    clock = FakeClock(datetime(2026, 11, 27, 9, 50, tzinfo=UTC))
+    # Friday 17:50 in Shanghai (two days after the Wednesday epoch): ten minutes before closing.
+    clock.advance(days=2, hours=7, minutes=50)
+    friday = clock.now
+    monday = friday + timedelta(days=3)
     text = policy_text(chat).replace("  clock: wall", "  clock: business_hours")
     settings = Settings(data_dir=tmp_path / "data", public_url="http://leadrelay.test")
-    pipeline, stop, task = await start_pipeline(build_runtime(settings), chat, embedded=True, clock=clock,
+    pipeline, stop, task = await start_pipeline(build_runtime(settings, clock), chat, embedded=True,
                                                 policy=text)
     try:
         lead = await pipeline.wait_for((await pipeline.post_lead(HOT)).json()["lead_id"])
         due = {(c["clock"], c["step"]): c["due_at"] for c in lead["sla_clocks"]}
         # 15 min of open time: 10 on Friday, 5 on Monday morning.
-        assert due[("first_touch", "remind")] == datetime(2026, 11, 27, 9, 57, 30, tzinfo=UTC).isoformat()
-        assert due[("first_touch", "escalate")] == datetime(2026, 11, 30, 1, 5, tzinfo=UTC).isoformat()
+        assert due[("first_touch", "remind")] == (friday + timedelta(minutes=7, seconds=30)).isoformat()
+        assert due[("first_touch", "escalate")] == monday.replace(hour=1, minute=5).isoformat()  # 09:05 local
         # 24h handoff on business hours is one business day: Monday 17:50.
-        assert due[("handoff", "escalate")] == datetime(2026, 11, 30, 9, 50, tzinfo=UTC).isoformat()
+        assert due[("handoff", "escalate")] == monday.isoformat()
 
         clock.advance(minutes=8)  # Friday 17:58: the reminder fires, the escalation waits for Monday
         await scheduler_pass(pipeline)
@@ -178,7 +180,7 @@ async def test_an_offer_not_accepted_in_time_passes_to_the_next_rep_with_its_age
 
     text = policy_text(chat).replace("  recycle_unworked_after: 7d", "  recycle_unworked_after: 7d\n  offer_timeout: 5m")
     settings = Settings(data_dir=tmp_path / "data", public_url="http://leadrelay.test")
-    pipeline, stop, task = await start_pipeline(build_runtime(settings), chat, embedded=True, clock=clock,
+    pipeline, stop, task = await start_pipeline(build_runtime(settings, clock), chat, embedded=True,
                                                 policy=text)
     try:
         lead_id = (await pipeline.post_lead(HOT)).json()["lead_id"]

@@ -45,3 +45,33 @@ def test_a_service_never_imports_another_service_or_a_concrete_adapter():
             assert not name.startswith("shared.adapters"), f"{path.relative_to(ROOT)} imports {name}"
             if name.startswith("services.") and name not in pure:
                 assert name.split(".")[1] == service, f"{path.relative_to(ROOT)} imports {name}"
+
+
+# Reads of the real time. Intervals (time.monotonic, loop.time) are fine: they are never stored.
+REAL_TIME_READS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),
+                   ("time", "time"), ("time", "time_ns")}
+
+
+def real_time_reads(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name) and (node.func.value.id, node.func.attr) in REAL_TIME_READS):
+            found.append(f"{path}:{node.lineno} {node.func.value.id}.{node.func.attr}()")
+    return found
+
+
+def test_only_the_clock_module_reads_the_real_time():
+    """Every time the product stores or compares comes from the runtime's injected clock, so the
+    suite passes whatever today's date is (a real-clock stamp once made every chat delivery look
+    days in the future to a test's clock)."""
+    offenders = [hit for top in ("shared", "services") for path in sorted((ROOT / top).rglob("*.py"))
+                 if path != ROOT / "shared" / "clock.py" for hit in real_time_reads(path)]
+    assert offenders == []
+
+
+def test_the_real_time_check_sees_a_real_time_read(tmp_path: Path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("import time\nfrom datetime import UTC, datetime\nstamp = datetime.now(UTC)\nt = time.monotonic()\n"
+                      "u = time.time()\n")
+    assert [hit.split(" ")[1] for hit in real_time_reads(sample)] == ["datetime.now()", "time.time()"]
