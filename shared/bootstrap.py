@@ -83,10 +83,31 @@ async def apply_policy(runtime: Runtime, text: str, created_by: str = "cli") -> 
         return await uow.store_policy(text, created_by)
 
 
+class SourceExists(Exception):
+    """An active source has this name already (rotate its key, or revoke it first)."""
+
+
 async def create_source(runtime: Runtime, name: str, kind: str = "api", config: dict | None = None) -> str:
+    """Creates a source and returns its key (stored only as a hash). A revoked source's name is
+    reused: the leads recorded under it keep their source. Raises SourceExists for an active one."""
     key = new_secret(SOURCE_KEY_PREFIX)
     async with runtime.store.transaction() as uow:
-        await uow.add_source(name, kind, hash_secret(key), visible_prefix(key), config or {})
+        existing = await uow.source_by_name(name)
+        if existing is None:
+            await uow.add_source(name, kind, hash_secret(key), visible_prefix(key), config or {})
+        elif not await uow.reuse_source(name, kind, hash_secret(key), visible_prefix(key), config or {}):
+            raise SourceExists(name)
+    return key
+
+
+async def rotate_source_key(runtime: Runtime, name: str) -> str | None:
+    """Gives an active source a new key and returns it; the old key is refused from the commit on.
+    The source keeps its name, kind and settings, so its leads keep their source. None when no
+    active source has the name."""
+    key = new_secret(SOURCE_KEY_PREFIX)
+    async with runtime.store.transaction() as uow:
+        if not await uow.rotate_source_key(name, hash_secret(key), visible_prefix(key)):
+            return None
     return key
 
 

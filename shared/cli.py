@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,18 +14,68 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from shared import logging as logs
 from shared.settings import Settings
 
-app = typer.Typer(help="Leadrelay: event-driven, SLA-aware lead routing.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-sources_app = typer.Typer(help="Lead sources and their API keys.", no_args_is_help=True)
-tokens_app = typer.Typer(help="Bearer tokens for admins, managers and reps.", no_args_is_help=True)
-reps_app = typer.Typer(help="Sales reps.", no_args_is_help=True)
-policy_app = typer.Typer(help="The routing policy: validate, diff, simulate, apply.", no_args_is_help=True)
-demo_app = typer.Typer(help="Synthetic data for trying Leadrelay.", no_args_is_help=True)
-dlq_app = typer.Typer(help="Dead-lettered events.", no_args_is_help=True)
+# --- help that names values ----------------------------------------------------------------------
+# Typer (0.29) labels every parameter with its Python type: `--json <bool>`, `--kind <str>`,
+# `sources add [OPTIONS] {name}`. Help here names what a value is instead: an option shows its
+# metavar (FILE, DIR, N), a flag nothing, an argument its name in capitals.
+
+
+class _NamedArgument(TyperArgument):
+    """An argument shown by its name alone: ``FILE``, ``[ID...]``."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        name = (self.metavar or "") + ("..." if self.nargs != 1 else "")
+        return [name if self.required else f"[{name}]"]
+
+
+def _name_values(params: list[Any]) -> list[Any]:
+    for param in params:
+        if isinstance(param, TyperArgument):
+            param.metavar = param.metavar or (param.name or "").upper()
+            param.__class__ = _NamedArgument  # typer offers no argument class to choose
+        elif param.metavar is None:
+            param.metavar = "" if getattr(param, "is_flag", False) else (param.name or "").upper()
+    return params
+
+
+class _NamedValues:
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _name_values(super().get_params(ctx))  # type: ignore[misc]
+
+
+class _Command(_NamedValues, TyperCommand):
+    pass
+
+
+class _Group(_NamedValues, TyperGroup):
+    pass
+
+
+class _Typer(typer.Typer):
+    """A typer app whose groups and commands name their values in help."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(cls=_Group, no_args_is_help=True, rich_markup_mode="rich", **options)
+
+    def command(self, *args: Any, **options: Any) -> Any:
+        return super().command(*args, cls=_Command, **options)
+
+
+app = _Typer(help="Leadrelay: event-driven, SLA-aware lead routing.", pretty_exceptions_enable=False)
+sources_app = _Typer(help="Lead sources and their API keys: add, list, rotate, revoke.")
+tokens_app = _Typer(help="Bearer tokens for admins, managers and reps: create, list, revoke.")
+reps_app = _Typer(help="Sales reps: list the current policy's, make a rep's token.")
+policy_app = _Typer(help="The routing policy: validate, test, diff, simulate, apply, schema.")
+demo_app = _Typer(help="Synthetic data for trying Leadrelay.")
+dlq_app = _Typer(help="Dead-lettered events.")
 app.add_typer(sources_app, name="sources")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(reps_app, name="reps")
@@ -33,7 +86,38 @@ app.add_typer(dlq_app, name="dlq")
 out = Console()
 err = Console(stderr=True)
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Embedded mode's data folder.")]
+# Tables piped to a file or another program are this wide rather than 80 columns, so no cell is cut.
+_PIPE_WIDTH = 200
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", metavar="DIR",
+                                              help="Embedded mode's data folder (default ./leadrelay-data).")]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"leadrelay {version('leadrelay')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    # No docstring: the app's help above is the text `leadrelay --help` shows.
+    pass
+
+
+def _tables() -> Console:
+    """Where tables go: the terminal as it is; a pipe or a file gets a generous width."""
+    return out if out.is_terminal else Console(width=_PIPE_WIDTH)
+
+
+def _data_dir_option(data_dir: Path | None) -> str:
+    """The ``--data-dir`` option to repeat in a suggested command ('' for the default folder)."""
+    return f" --data-dir {shlex.quote(str(data_dir))}" if data_dir is not None else ""
 
 
 def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
@@ -76,17 +160,22 @@ async def _with_runtime(settings: Settings, work: Any) -> Any:
 
 @app.command()
 def run(
-    policy: Annotated[Path | None, typer.Option(help="Policy YAML (default: the bundled example).")] = None,
+    policy: Annotated[Path | None, typer.Option(metavar="FILE",
+                                                help="Policy YAML (default: the bundled example).")] = None,
     data_dir: DataDir = None,
-    host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port (default 8080).")] = None,
+    host: Annotated[str | None, typer.Option(metavar="HOST", help="Listen address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(metavar="PORT", help="Listen port (default 8080).")] = None,
 ) -> None:
-    """Embedded mode: all four services in one process, SQLite, no Kafka or Postgres needed."""
+    """Embedded mode: intake, scoring, router and notifier in one process on SQLite, no Kafka or
+    PostgreSQL needed (the outbox table is the event log, so the distributed mode's relay has no work)."""
     settings = settings_for(data_dir, host=host, port=port, mode="embedded")
-    logs.configure(settings.log_level, settings.log_json)
     if policy is not None and not policy.exists():
         err.print(f"[red]No such policy file: {policy}[/red]")
         raise typer.Exit(2)
+    if problem := _cannot_listen(settings.host, settings.port):
+        err.print(f"[red]{_escaped(problem)}[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    logs.configure(settings.log_level, settings.log_json)
 
     async def main() -> None:
         from shared.bootstrap import build_app, build_runtime, install_stop_signals, prepare_embedded, run_services
@@ -100,9 +189,41 @@ def run(
         if demo_key:
             err.print("Demo source 'demo' created. Its API key (shown once):")
             print(demo_key, flush=True)
+        else:
+            err.print(_escaped(await _demo_key_hint(runtime, settings.data_dir)), soft_wrap=True)
         await run_services(runtime, ("scoring", "router", "notifier"), stop, app=build_app(runtime))
 
     run_async(main())
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the API could not listen on host:port, or None. Checked before anything is created:
+    a busy port found by the server itself comes after the demo key is printed, in a traceback.
+    The probe binds as uvicorn does (SO_REUSEADDR), so a port a stopped run left in TIME_WAIT is free."""
+    import errno
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return (f"Port {port} on {host} is in use (is Leadrelay running already?): "
+                    "stop that process or choose another --port.")
+        return f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Check --host and --port."
+    return None
+
+
+async def _demo_key_hint(runtime: Any, data_dir: Path) -> str:
+    """One line for a restart, which prints no key: how to get one for the demo source."""
+    async with runtime.store.read() as uow:
+        demo = await uow.source_by_name("demo")
+    where = _data_dir_option(data_dir.resolve())
+    if demo is not None and demo.revoked_at is None:
+        return (f"Source keys are shown once, when made. A new key for 'demo' (the old one stops working): "
+                f"leadrelay sources rotate demo{where}")
+    return f"Source keys are shown once, when made. For a demo source and its key: leadrelay sources add demo{where}"
 
 
 @app.command()
@@ -149,7 +270,7 @@ def migrate() -> None:
     err.print("database at the newest schema")
 
 
-topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+topics_app = _Typer(help="Kafka topics.")
 app.add_typer(topics_app, name="topics")
 
 
@@ -168,15 +289,16 @@ def topics_ensure() -> None:
 
 @sources_app.command("add")
 def sources_add(
-    name: str,
+    name: Annotated[str, typer.Argument(help="The source's name; a revoked source's name may be used again.")],
     data_dir: DataDir = None,
-    kind: Annotated[str, typer.Option(help="api | meta | google_ads | csv")] = "api",
+    kind: Annotated[str, typer.Option(metavar="KIND", help="api | meta | google_ads | csv")] = "api",
     setting: Annotated[list[str] | None, typer.Option(
-        "--set", help="Platform settings as KEY=VALUE (meta: app_secret, verify_token, page_token; "
-                      "google_ads: google_key). A value 'env:NAME' is read from the environment at use.")] = None,
+        "--set", metavar="KEY=VALUE",
+        help="Platform settings (meta: app_secret, verify_token, page_token; google_ads: google_key). "
+             "A value 'env:NAME' is read from the environment at use.")] = None,
 ) -> None:
     """Create a lead source and print its API key once (the last line of stdout is the bare key)."""
-    from shared.bootstrap import create_source
+    from shared.bootstrap import SourceExists, create_source
 
     if kind not in ("api", "meta", "google_ads", "csv"):
         err.print("[red]--kind must be api, meta, google_ads or csv.[/red]")
@@ -190,11 +312,12 @@ def sources_add(
         config[key.strip()] = value
 
     async def work(runtime: Any) -> str:
-        async with runtime.store.read() as uow:
-            if await uow.source_by_name(name) is not None:
-                err.print(f"[red]A source named '{name}' exists already.[/red]")
-                raise typer.Exit(1)
-        return await create_source(runtime, name, kind, config)
+        try:
+            return await create_source(runtime, name, kind, config)
+        except SourceExists:
+            err.print(f"[red]A source named '{name}' exists already.[/red] For a new key: "
+                      f"leadrelay sources rotate {name}{_data_dir_option(data_dir)}", soft_wrap=True)
+            raise typer.Exit(1) from None
 
     key = run_async(_with_runtime(settings_for(data_dir), work))
     err.print(f"Source '{name}' created. Keep this key secret; it is not stored and cannot be shown again:")
@@ -215,8 +338,35 @@ def sources_list(data_dir: DataDir = None) -> None:
     out.print(table)
 
 
+@sources_app.command("rotate")
+def sources_rotate(name: Annotated[str, typer.Argument(help="The source's name.")], data_dir: DataDir = None) -> None:
+    """Give a source a new API key and print it once (the last line of stdout). The old key is
+    refused at once; the source keeps its name, kind and settings, so its leads keep their source."""
+    from shared.bootstrap import rotate_source_key
+
+    async def work(runtime: Any) -> tuple[Any, str | None]:
+        key = await rotate_source_key(runtime, name)
+        if key is not None:
+            return None, key
+        async with runtime.store.read() as uow:
+            return await uow.source_by_name(name), None
+
+    existing, key = run_async(_with_runtime(settings_for(data_dir), work))
+    if key is None:
+        again = f"leadrelay sources add {name}{_data_dir_option(data_dir)}"
+        if existing is None:
+            err.print(f"[red]No source named '{name}'.[/red] Create it with: {again}", soft_wrap=True)
+        else:
+            err.print(f"[red]Source '{name}' is revoked.[/red] To use the name again: {again} "
+                      "(with its --kind and --set)", soft_wrap=True)
+        raise typer.Exit(1)
+    err.print(f"Source '{name}' has a new key; the old one is refused from now on. "
+              "Keep this key secret; it cannot be shown again:")
+    print(key)
+
+
 @sources_app.command("revoke")
-def sources_revoke(name: str, data_dir: DataDir = None) -> None:
+def sources_revoke(name: Annotated[str, typer.Argument(help="The source's name.")], data_dir: DataDir = None) -> None:
     """Revoke a source's key: its posts are refused from now on."""
 
     async def work(runtime: Any) -> bool:
@@ -244,8 +394,9 @@ def _create_token(data_dir: Path | None, role: str, rep: str | None) -> str:
 
 @tokens_app.command("create")
 def tokens_create(
-    role: Annotated[str, typer.Option(help="admin | manager | rep")],
-    rep: Annotated[str | None, typer.Option(help="The rep's (or manager's) id, for rep and manager tokens.")] = None,
+    role: Annotated[str, typer.Option(metavar="ROLE", help="admin | manager | rep")],
+    rep: Annotated[str | None, typer.Option(metavar="ID", help="The rep's (or manager's) id, for rep and manager "
+                                                               "tokens.")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create a bearer token and print it once (the last line of stdout)."""
@@ -260,14 +411,83 @@ def tokens_create(
     print(token)
 
 
+@tokens_app.command("list")
+def tokens_list(data_dir: DataDir = None) -> None:
+    """List bearer tokens: prefix, role, rep, created, revoked (never the token itself)."""
+
+    async def work(runtime: Any) -> list[Any]:
+        async with runtime.store.read() as uow:
+            return await uow.list_tokens()
+
+    table = Table("prefix", "role", "rep", "created", "revoked")
+    for row in run_async(_with_runtime(settings_for(data_dir), work)):
+        table.add_row(_escaped(row.key_prefix) + "…", row.role, _escaped(row.rep_id or "-"), str(row.created_at)[:19],
+                      str(row.revoked_at or "")[:19])
+    _tables().print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    prefix: Annotated[str, typer.Argument(help="The token's prefix as leadrelay tokens list shows it (lrt_…), "
+                                               "or the whole token.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a bearer token: requests that carry it are refused (401) from now on."""
+    from shared.security import hash_secret
+
+    given = prefix.strip().removesuffix("…").removesuffix("...")
+
+    async def work(runtime: Any) -> list[Any]:
+        async with runtime.store.transaction() as uow:
+            active = [row for row in await uow.list_tokens() if row.revoked_at is None]
+            matches = [row for row in active if row.token_hash == hash_secret(given)] or [
+                row for row in active if given.startswith(row.key_prefix)]
+            if len(matches) == 1:
+                await uow.revoke_token(matches[0].token_hash)
+            return matches
+
+    matches = run_async(_with_runtime(settings_for(data_dir), work))
+    if not matches:
+        err.print(f"[red]No active token with the prefix '{_escaped(given)}'[/red] (see leadrelay tokens list).")
+        raise typer.Exit(1)
+    if len(matches) > 1:
+        err.print(f"[red]{len(matches)} active tokens have the prefix '{_escaped(given)}': nothing revoked.[/red] "
+                  "Give the whole token to revoke one.", soft_wrap=True)
+        raise typer.Exit(1)
+    role, rep = matches[0].role, matches[0].rep_id
+    err.print(f"Token {_escaped(matches[0].key_prefix)}… ({role}{f' {_escaped(rep)}' if rep else ''}) revoked.")
+
+
+@reps_app.command("list")
+def reps_list(data_dir: DataDir = None) -> None:
+    """The current policy's reps: id, team, manager, time zone and chat platform (never a webhook)."""
+
+    async def work(runtime: Any) -> Any:
+        async with runtime.store.read() as uow:
+            return await uow.current_policy()
+
+    current = run_async(_with_runtime(settings_for(data_dir), work))
+    if current is None:
+        err.print("[red]No policy applied yet.[/red] Apply one with: leadrelay policy apply FILE"
+                  f"{_data_dir_option(data_dir)} (leadrelay run applies the bundled example)", soft_wrap=True)
+        raise typer.Exit(1)
+    version, policy = current
+    table = Table("rep", "team", "manager", "time zone", "chat", title=f"Reps of policy v{version}",
+                  title_justify="left")
+    for rep in policy.reps:
+        table.add_row(_escaped(rep.id), _escaped(rep.team), _escaped(policy.team(rep.team).manager),
+                      rep.timezone or f"{policy.timezone} (policy's)", rep.chat.platform if rep.chat else "-")
+    _tables().print(table)
+
+
 @reps_app.command("token")
-def reps_token(rep: str, data_dir: DataDir = None) -> None:
-    """Shorthand for ``tokens create --role rep --rep REP``."""
+def reps_token(rep: Annotated[str, typer.Argument(help="The rep's id.")], data_dir: DataDir = None) -> None:
+    """Create a rep's bearer token and print it once (the same as: leadrelay tokens create --role rep --rep REP)."""
     print(_create_token(data_dir, "rep", rep))
 
 
 @policy_app.command("validate")
-def policy_validate(file: Path) -> None:
+def policy_validate(file: Annotated[Path, typer.Argument(help="The policy YAML.")]) -> None:
     """Check a policy file; every problem is printed with its path."""
     policy = _policy_from(file)
     out.print(f"[green]{file}: valid[/green] — {len(policy.reps)} reps, {len(policy.teams)} teams, "
@@ -275,7 +495,7 @@ def policy_validate(file: Path) -> None:
 
 
 @policy_app.command("apply")
-def policy_apply(file: Path, data_dir: DataDir = None) -> None:
+def policy_apply(file: Annotated[Path, typer.Argument(help="The policy YAML.")], data_dir: DataDir = None) -> None:
     """Store the file as a new policy version; running services pick it up for new leads."""
     from shared.bootstrap import apply_policy
 
@@ -298,7 +518,7 @@ def _policy_from(file: Path, what: str = "policy") -> Any:
         err.print(f"[red]No such {what} file: {file}[/red]")
         raise typer.Exit(2) from None
     except PolicyError as exc:
-        err.print(f"[red]{file}: invalid policy[/red]\n{exc}")
+        err.print(f"[red]{file}: invalid policy[/red]\n{_escaped(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -318,8 +538,9 @@ def policy_schema() -> None:
 
 @policy_app.command("test")
 def policy_test(
-    file: Path,
-    cases: Annotated[Path, typer.Option("--cases", help="The cases YAML: leads and where they must go.")],
+    file: Annotated[Path, typer.Argument(help="The policy YAML.")],
+    cases: Annotated[Path, typer.Option("--cases", metavar="FILE",
+                                        help="The cases YAML: leads and where they must go.")],
 ) -> None:
     """Run a policy's own test cases; exit 1 if any fails (the explanation is shown)."""
     from rich.panel import Panel
@@ -362,7 +583,8 @@ def _escaped(text: str) -> str:
 
 
 @policy_app.command("diff")
-def policy_diff(old: Path, new: Path) -> None:
+def policy_diff(old: Annotated[Path, typer.Argument(help="The policy YAML in force.")],
+                new: Annotated[Path, typer.Argument(help="The proposed policy YAML.")]) -> None:
     """What changes from OLD to NEW, in words."""
     from services.router.policy_diff import diff_policies
 
@@ -485,21 +707,37 @@ def _count_lines(path: Path) -> int:
     return count
 
 
-@policy_app.command("simulate")
+# What the simulation's figures mean: printed under its tables and in its --help.
+_SIMULATION_TERMS = (
+    ("share", "the rep's part of the assigned leads"),
+    ("fair", "their part if every lead were split equally among the reps its rule could pick"),
+    ("vs fair", "share ÷ fair; 1.00 is exactly fair, 2.00 twice the fair part, 0.50 half"),
+    ("max/min", "the most leads a rep got ÷ the fewest, among reps with a fair part (∞ when one got none)"),
+    ("Gini", "how unevenly those reps got leads: 0 all alike, towards 1 all to a few"),
+    ("SLA risk", "leads whose first-touch deadline falls while the owner is off shift or away"),
+    ("breaches", "assignments over a rep's capacity or outside their hours (should be 0)"),
+)
+
+
+@policy_app.command("simulate", help=(
+    "Replay leads through the policy: share per rep and team vs fair share, capacity, SLA risk, unassigned "
+    "leads, and with --against who gains and loses leads.\n\nWhat the figures mean:\n"
+    + "\n".join(f"  [bold]{term}[/bold]: {meaning}" for term, meaning in _SIMULATION_TERMS)))
 def policy_simulate(
-    file: Path,
-    leads: Annotated[Path, typer.Option("--leads", help="Leads to replay: .jsonl (one JSON object a line) or .csv.")],
-    against: Annotated[Path | None, typer.Option("--against", help="The policy in force now, to compare.")] = None,
+    file: Annotated[Path, typer.Argument(help="The policy YAML to try.")],
+    leads: Annotated[Path, typer.Option("--leads", metavar="FILE",
+                                        help="Leads to replay: .jsonl (one JSON object a line) or .csv.")],
+    against: Annotated[Path | None, typer.Option("--against", metavar="FILE",
+                                                 help="The policy in force now, to compare.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout, for machines.")] = False,
-    start: Annotated[str | None, typer.Option(help="Arrival of leads without received_at (ISO; default next Monday "
-                                                   "09:00 in the policy's time zone).")] = None,
-    spacing: Annotated[str, typer.Option(help="Gap between leads without received_at.")] = "1m",
-    close_after: Annotated[str, typer.Option(help="A lead is closed (no longer open) this long after assignment; "
-                                                  "'never' keeps all open.")] = "2d",
-    top: Annotated[int, typer.Option(help="How many owner changes to list with --against.")] = 10,
+    start: Annotated[str | None, typer.Option(metavar="TIME", help="Arrival of leads without received_at (ISO; "
+                                              "default next Monday 09:00 in the policy's time zone).")] = None,
+    spacing: Annotated[str, typer.Option(metavar="DURATION", help="Gap between leads without received_at.")] = "1m",
+    close_after: Annotated[str, typer.Option(metavar="DURATION", help="A lead is closed (no longer open) this long "
+                                             "after assignment; 'never' keeps all open.")] = "2d",
+    top: Annotated[int, typer.Option(metavar="N", help="How many owner changes to list with --against.")] = 10,
 ) -> None:
-    """Replay leads through the policy: share per rep and team vs fair share, capacity, SLA risk,
-    unassigned leads, and with --against who gains and loses leads."""
+    # The help (with the legend of the figures) is in the decorator, built from _SIMULATION_TERMS.
     import json
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
@@ -551,59 +789,82 @@ def policy_simulate(
 
 
 def _render_simulation(report: Any, name: str, against: str | None, rejected: int) -> None:
+    console = _tables()
     run, base = report.run, report.baseline
     span = ""
     if report.first_at and report.last_at:
         span = f" from {report.first_at:%Y-%m-%d %H:%M} to {report.last_at:%Y-%m-%d %H:%M} UTC"
-    out.print(f"[bold]{name}[/bold]: {report.leads} leads{span}"
-              + (f" ({rejected} rejected as intake would)" if rejected else ""))
+    console.print(f"[bold]{name}[/bold]: {report.leads} leads{span}"
+                  + (f" ({rejected} rejected as intake would)" if rejected else ""))
     ratio = "∞ (a covering rep got none)" if run.max_min_ratio is None else f"{run.max_min_ratio:.2f}"
-    out.print(f"assigned {run.assigned}, unassigned {run.unassigned_total}; max/min {ratio}, Gini {run.gini:.3f}; "
-              f"SLA at risk {run.sla_at_risk}; capacity breaches {run.capacity_breaches}, "
-              f"off-hours assignments {run.off_hours_assignments}")
+    console.print(f"assigned {run.assigned}, unassigned {run.unassigned_total}; max/min {ratio}, "
+                  f"Gini {run.gini:.3f}; SLA at risk {run.sla_at_risk}; capacity breaches {run.capacity_breaches}, "
+                  f"off-hours assignments {run.off_hours_assignments}")
 
     def pct(value: float) -> str:
         return f"{value * 100:.1f}%"
 
+    def table(title: str, *names: str, whole: int = 1) -> Table:
+        """The first ``whole`` columns hold names (rep ids, teams, rules): never wrapped or cut."""
+        grid = Table(title=title, title_justify="left")
+        for position, column in enumerate(names):
+            grid.add_column(column, no_wrap=position < whole)
+        return grid
+
+    def show(grid: Table) -> None:
+        from rich import box
+
+        wanted = console.measure(grid, options=console.options.update(max_width=10 * _PIPE_WIDTH)).maximum
+        if wanted > console.width:  # a narrow terminal: fewer rules rather than cut figures
+            grid.box, grid.show_edge, grid.padding = box.SIMPLE_HEAD, False, (0, 0)
+        console.print(grid)
+
     before = {stats.rep: stats for stats in base.reps} if base else {}
-    reps = Table("rep", "team", "leads", "share", "fair", "vs fair", "SLA risk", "breaches",
-                 *(("before", "Δ") if base else ()), title="Per rep", title_justify="left")
+    reps = table("Per rep", "rep", "team", "leads", "share", "fair", "vs fair", "SLA risk", "breaches",
+                 *(("before", "Δ") if base else ()), whole=2)
     for stats in run.reps:
-        row = [stats.rep, stats.team, str(stats.received), pct(stats.share), pct(stats.fair_share),
-               "-" if stats.vs_fair is None else f"{stats.vs_fair:.2f}", str(stats.sla_at_risk),
-               str(stats.capacity_breaches + stats.off_hours)]
+        row = [_escaped(stats.rep), _escaped(stats.team), str(stats.received), pct(stats.share),
+               pct(stats.fair_share), "-" if stats.vs_fair is None else f"{stats.vs_fair:.2f}",
+               str(stats.sla_at_risk), str(stats.capacity_breaches + stats.off_hours)]
         if base:
             was = before[stats.rep].received if stats.rep in before else 0
             row += [str(was), f"{stats.received - was:+d}"]
         reps.add_row(*row)
-    out.print(reps)
-    teams = Table("team", "received", "share", "fair share", title="Per team", title_justify="left")
+    show(reps)
+    legend = Table.grid(padding=(0, 2))
+    legend.add_column(no_wrap=True, style="bold")
+    legend.add_column(style="dim")
+    for term, meaning in _SIMULATION_TERMS:
+        legend.add_row(term, meaning)
+    console.print(legend)
+    teams = table("Per team", "team", "received", "share", "fair share")
     for team in run.teams:
-        teams.add_row(team.team, str(team.received), pct(team.share), pct(team.fair_share))
-    out.print(teams)
-    rules = Table("rule", "leads", *(("before",) if base else ()), title="Rule hits", title_justify="left")
+        teams.add_row(_escaped(team.team), str(team.received), pct(team.share), pct(team.fair_share))
+    show(teams)
+    rules = table("Rule hits", "rule", "leads", *(("before",) if base else ()))
     for rule, count in run.rule_hits.items():
-        rules.add_row(rule, str(count), *((str(base.rule_hits.get(rule, 0)),) if base else ()))
-    out.print(rules)
+        rules.add_row(_escaped(rule), str(count), *((str(base.rule_hits.get(rule, 0)),) if base else ()))
+    show(rules)
     if run.unassigned:
-        queues = Table("queue", "leads", title="Unassigned", title_justify="left")
+        queues = table("Unassigned", "queue", "leads")
         for queue, count in run.unassigned.items():
-            queues.add_row(queue, str(count))
-        out.print(queues)
+            queues.add_row(_escaped(queue), str(count))
+        show(queues)
     if report.changes is not None:
-        out.print(f"[bold]{report.changes.changed}[/bold] of {report.leads} leads change owner against {against}")
+        console.print(f"[bold]{report.changes.changed}[/bold] of {report.leads} leads change owner against {against}")
         if report.changes.moves:
-            moves = Table("from", "to", "leads", title="Most common moves", title_justify="left")
+            moves = table("Most common moves", "from", "to", "leads", whole=2)
             for old, new, count in report.changes.moves:
                 moves.add_row(_escaped(old), _escaped(new), str(count))
-            out.print(moves)
+            show(moves)
 
 
 @demo_app.command("leads")
 def demo_leads(
     count: Annotated[int, typer.Argument(help="How many leads.")],
-    seed: Annotated[int, typer.Option(help="The same seed gives the same leads.")] = 0,
-    per_day: Annotated[int, typer.Option(help="Leads arriving on a weekday (a fifth of that at weekends).")] = 200,
+    seed: Annotated[int, typer.Option(metavar="N", help="The same seed gives the same leads.")] = 0,
+    per_day: Annotated[int, typer.Option(metavar="N", help="Leads arriving on a weekday (a fifth of that at "
+                                                           "weekends).")] = 200,
 ) -> None:
     """Realistic synthetic leads as JSON lines (the POST /v1/leads body plus source and received_at)."""
     import orjson
@@ -625,48 +886,85 @@ def demo_leads(
     sys.stdout.buffer.flush()
 
 
-import_app = typer.Typer(help="Bring leads in from files.", no_args_is_help=True)
+import_app = _Typer(help="Bring leads in from files.")
 app.add_typer(import_app, name="import")
 
 
 @import_app.command("csv")
 def import_csv_command(
-    file: Path,
-    source: Annotated[str, typer.Option(help="The lead source the rows are recorded under.")],
+    file: Annotated[Path, typer.Argument(help="The CSV file.")],
+    source: Annotated[str, typer.Option(metavar="NAME", help="The lead source the rows are recorded under.")],
     data_dir: DataDir = None,
 ) -> None:
     """Import leads from a CSV file (header row: email, phone, name, company, …; other columns
     become attributes). Re-importing the same file adds nothing twice."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from services.intake.csv_import import count_rows, import_csv
 
     if not file.exists():
         err.print(f"[red]No such file: {file}[/red]")
         raise typer.Exit(2)
+    settings = settings_for(data_dir)
+    if settings.mode == "embedded":
+        # Importing into a database nobody runs would look like success and route nothing.
+        if not settings.embedded_database.exists():
+            err.print(f"[red]No Leadrelay database in {_escaped(str(settings.data_dir))}.[/red] Point --data-dir at "
+                      "the folder leadrelay run uses (or start leadrelay run there first).", soft_wrap=True)
+            raise typer.Exit(2)
+        err.print(f"Importing into {_escaped(str(settings.data_dir.resolve()))}", soft_wrap=True, highlight=False)
     total = count_rows(file)
 
     async def work(runtime: Any) -> Any:
         async with runtime.store.read() as uow:
             if await uow.source_by_name(source) is None:
-                err.print(f"[red]No source named '{source}'. Create it with: leadrelay sources add {source}[/red]")
+                err.print(f"[red]No source named '{source}'. Create it with: leadrelay sources add {source}"
+                          f"{_data_dir_option(data_dir)}[/red]", soft_wrap=True)
                 raise typer.Exit(2)
-        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err, transient=True) as bar:
-            task = bar.add_task("rows", total=total)
+        with _row_progress(total, "importing", "imported") as advance:
             try:
-                return await import_csv(runtime, file, source, lambda: bar.advance(task))
+                return await import_csv(runtime, file, source, advance)
             finally:
                 await runtime.bus.stop()
 
-    report = run_async(_with_runtime(settings_for(data_dir), work))
+    report = run_async(_with_runtime(settings, work))
     for line, reason in report.rejected[:50]:
-        err.print(f"[yellow]line {line}:[/yellow] {reason}")
+        err.print(f"[yellow]line {line}:[/yellow] {_escaped(reason)}")
     if len(report.rejected) > 50:
         err.print(f"… and {len(report.rejected) - 50} more rejected rows")
-    out.print(f"{report.accepted} leads accepted, {len(report.rejected)} rows rejected")
+    out.print(f"leads: {report.new} new, {report.already} already imported; "
+              f"{_count(len(report.rejected), 'row')} rejected", highlight=False)
     if report.rejected and not report.accepted:
         raise typer.Exit(1)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+# Rows between two progress lines when stderr is not a terminal (a log file, CI).
+_PROGRESS_EVERY = 1000
+
+
+@contextmanager
+def _row_progress(total: int, doing: str, done_verb: str) -> Iterator[Callable[[], None]]:
+    """Yields the callback to call once a row: a live bar on a terminal; elsewhere a line every
+    _PROGRESS_EVERY rows and one at the end ("imported 1000/5000 rows"), so a log shows progress."""
+    if err.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn(doing), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("rows", total=total)
+            yield lambda: bar.advance(task)
+        return
+    done = 0
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        if done % _PROGRESS_EVERY == 0 or done == total:
+            err.print(f"{done_verb} {done}/{_count(total, 'row')}", highlight=False)
+
+    yield advance
 
 
 @dlq_app.command("list")
@@ -688,7 +986,8 @@ def dlq_list(data_dir: DataDir = None, all_: Annotated[bool, typer.Option("--all
 
 
 @dlq_app.command("redrive")
-def dlq_redrive(ids: Annotated[list[int] | None, typer.Argument(help="Dead-letter ids (default: all).")] = None,
+def dlq_redrive(ids: Annotated[list[int] | None, typer.Argument(metavar="ID", help="Dead-letter ids (default: all)."
+                                                                    )] = None,
                 data_dir: DataDir = None) -> None:
     """Send dead-lettered events back to their topic for the consumer that gave up (after a fix)."""
     from shared.redrive import redrive
@@ -698,17 +997,16 @@ def dlq_redrive(ids: Annotated[list[int] | None, typer.Argument(help="Dead-lette
 
 
 @demo_app.command("chat-sink")
-def demo_chat_sink(port: Annotated[int, typer.Option(help="Listen port (the example policy uses 9009).")] = 9009
+def demo_chat_sink(port: Annotated[int, typer.Option(metavar="PORT", help="Listen port (the example policy uses "
+                                                                             "9009).")] = 9009
                    ) -> None:
     """A local stand-in for Slack: prints every message the example policy's reps receive."""
     import uvicorn
-    from rich.panel import Panel
 
-    from services.notifier.chat_sink import create_sink, message_lines
+    from services.notifier.chat_sink import create_sink, panel
 
     def show(recipient: str, payload: dict[str, Any]) -> None:
-        out.print(Panel("\n".join(message_lines(payload)), title=f"to {recipient}", title_align="left",
-                        subtitle=payload.get("text", "")[:80]))
+        out.print(panel(recipient, payload))
 
     err.print(f"chat sink on http://127.0.0.1:{port}/slack/<recipient> (Ctrl-C stops it)")
     uvicorn.run(create_sink(show), host="127.0.0.1", port=port, log_level="warning")

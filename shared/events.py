@@ -8,7 +8,7 @@ it, so every event about one person is handled in order by one consumer.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -104,6 +104,11 @@ class LeadAssigned(Contract):
     reason: Literal["routed", "reassigned", "claimed", "fallback"] = "routed"
     previous_owner: str | None = None
     notify: list[str] = Field(default_factory=list)
+    # The owner's first-touch deadline (UTC) and the target it comes from, planned like the SLA
+    # clocks; None when nobody owns the lead or its grade has no first-touch clock.
+    first_touch_due_at: datetime | None = None
+    first_touch_target: timedelta | None = None
+    backup_for: str | None = None  # the owner stands in for this rep (their backup)
 
 
 class SlaEvent(Contract):

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.consumer import is_infrastructure_error
-from shared.problems import PROBLEM_JSON, NotFound, Problem, ServiceUnavailable, Unauthorized
+from shared.problems import PROBLEM_JSON, InvalidField, NotFound, Problem, ServiceUnavailable, Unauthorized
 from shared.runtime import Runtime
 from shared.security import SOURCE_KEY_PREFIX, TOKEN_PREFIX, Principal, hash_secret
 
@@ -81,12 +81,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's default echoes the submitted input: here that would be an email or phone.
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            # Not a field's problem: the same answer intake gives a body that is not JSON.
+            return problem_response(request, Problem("The body is not valid JSON.",
+                                                     errors=[{"field": "body", "reason": "invalid JSON"}]))
         errors = [
             {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "reason": e["msg"]}
             for e in exc.errors()
         ]
-        return problem_response(request, Problem(f"Invalid request: {errors[0]['field']}: {errors[0]['reason']}",
-                                                 errors=errors, status=422))
+        return problem_response(request, InvalidField(f"{errors[0]['field']}: {errors[0]['reason']}",
+                                                      errors=errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -3,9 +3,9 @@
 Policy is data, not code. :func:`load_policy` turns the text into a frozen :class:`Policy` or
 raises :class:`PolicyError` listing every problem with its path
 (``rules[2].pool.team: unknown team 'enterprize' (did you mean 'enterprise'?)``), so a policy
-is either wholly valid or not applied at all. Shape problems are reported first; references
-between sections (teams, reps, backups, managers, territories, accounts) are checked once the
-shape is right.
+is either wholly valid or not applied at all. Shape problems are reported first, then
+references between sections (teams, reps, backups, managers, territories, accounts): when the
+shape is wrong those are checked on the document as written, so one pass lists both kinds.
 
 Values are readable in the document and typed in Python: ``15m``, ``1h30m``, ``1d`` become
 ``timedelta``; ``50%`` becomes ``0.5``; ``"09:00"`` and ``"24:00"`` become :class:`TimeOfDay`;
@@ -81,12 +81,15 @@ def _raise_if(problems: Sequence[tuple[str, str]]) -> None:
         raise _problems(problems)
 
 
-def _duplicates(section: str, key: str, values: Sequence[str], what: str, shown_as: str = "") -> list[tuple[str, str]]:
+def _duplicates(section: str, key: str, values: Sequence[str | None], what: str,
+                shown_as: str = "") -> list[tuple[str, str]]:
     """A problem for every value seen before. ``shown_as`` is the section's full path, for the
     message, when ``section`` is relative to the model being validated."""
     first_seen: dict[str, int] = {}
     problems = []
     for index, value in enumerate(values):
+        if value is None:  # unreadable (a shape problem, reported as such)
+            continue
         if value in first_seen:
             also = f"{shown_as or section}[{first_seen[value]}]"
             problems.append((f"{section}[{index}].{key}", f"duplicate {what} {value!r} (also {also})"))
@@ -738,47 +741,88 @@ def normalise_domain(domain: str) -> str:
 # --- cross-references --------------------------------------------------------------------------
 
 
-def _reference_problems(policy: Policy) -> list[tuple[str, str]]:
-    rep_ids = [rep.id for rep in policy.reps]
-    team_names = [team.name for team in policy.teams]
-    manager_ids = [manager.id for manager in policy.managers]
-    problems = (
-        _duplicates("reps", "id", rep_ids, "rep id")
-        + _duplicates("teams", "name", team_names, "team")
-        + _duplicates("managers", "id", manager_ids, "manager id")
-        + _duplicates("rules", "name", [rule.name for rule in policy.rules], "rule name")
-    )
+def _field(section: Any, name: str, default: Any = None) -> Any:
+    """A field of a validated section, or of the document as written (a mapping) when its shape
+    is wrong; ``default`` when absent, as the model would have it."""
+    if isinstance(section, Mapping):
+        return section.get(name, default)
+    return getattr(section, name, default) if isinstance(section, Section) else default
 
-    def unknown(path: str, what: str, name: str, known: Sequence[str]) -> None:
-        if name not in known:
+
+def _entries(section: Any) -> list[tuple[int, Any]] | None:
+    """(index, entry) of a list section; None when it is not a list (nothing to check there)."""
+    return list(enumerate(section)) if isinstance(section, (list, tuple)) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _known(entries: list[tuple[int, Any]] | None, key: str) -> list[str] | None:
+    """Every entry's name; None when one cannot be read, since a reference to it cannot be checked."""
+    if entries is None:
+        return None
+    names = [_text(_field(entry, key)) for _, entry in entries]
+    return [name for name in names if name is not None] if None not in names else None
+
+
+def _names(value: Any) -> list[tuple[int, str]]:
+    """(position, name) of a Names field; a single string stands for a one-item list, as in the model."""
+    value = _as_tuple(value)
+    if not isinstance(value, (list, tuple)):
+        return []
+    return [(position, name) for position, name in enumerate(value) if isinstance(name, str)]
+
+
+def _reference_problems(policy: Policy | Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Names one section uses for another's entries that do not resolve, and duplicates.
+
+    Reads a validated Policy, or the raw document when its shape is wrong, so one pass reports
+    both kinds of problem: then every reference that can be read is checked, and a list that
+    cannot be read (a missing section, an entry without a readable name) is not checked against.
+    """
+    reps = _entries(_field(policy, "reps"))
+    teams = _entries(_field(policy, "teams"))
+    managers = _entries(_field(policy, "managers", ()))
+    rules = _entries(_field(policy, "rules"))
+    rep_ids, team_names, manager_ids = _known(reps, "id"), _known(teams, "name"), _known(managers, "id")
+    problems: list[tuple[str, str]] = []
+    for section, entries, key, what in (("reps", reps, "id", "rep id"), ("teams", teams, "name", "team"),
+                                        ("managers", managers, "id", "manager id"),
+                                        ("rules", rules, "name", "rule name")):
+        problems += _duplicates(section, key, [_text(_field(entry, key)) for _, entry in entries or ()], what)
+
+    def unknown(path: str, what: str, name: Any, known: Sequence[str] | None) -> None:
+        if isinstance(name, str) and known is not None and name not in known:
             problems.append((path, f"unknown {what} {name!r}{_did_you_mean(name, known)}"))
 
     # Managers are checked only when the policy lists them; the sketch names them freely.
-    people = manager_ids + rep_ids
-    for index, rep in enumerate(policy.reps):
-        unknown(f"reps[{index}].team", "team", rep.team, team_names)
-        if rep.backup == rep.id:
+    people = manager_ids + rep_ids if manager_ids and rep_ids is not None else None
+    territories = _field(policy, "territories", {})
+    territory_names = sorted(str(name) for name in territories) if isinstance(territories, Mapping) else None
+    for index, rep in reps or ():
+        unknown(f"reps[{index}].team", "team", _field(rep, "team"), team_names)
+        backup = _field(rep, "backup")
+        if backup is not None and backup == _field(rep, "id"):
             problems.append((f"reps[{index}].backup", "a rep cannot be their own backup"))
-        elif rep.backup is not None:
-            unknown(f"reps[{index}].backup", "rep", rep.backup, rep_ids)
-        if policy.territories:
-            for position, territory in enumerate(rep.territories):
+        else:
+            unknown(f"reps[{index}].backup", "rep", backup, rep_ids)
+        if territory_names:
+            for position, territory in _names(_field(rep, "territories")):
                 if territory != WILDCARD:
-                    path = f"reps[{index}].territories[{position}]"
-                    unknown(path, "territory", territory, sorted(policy.territories))
-    for index, team in enumerate(policy.teams):
-        if manager_ids:
-            unknown(f"teams[{index}].manager", "manager", team.manager, people)
-    for index, rule in enumerate(policy.rules):
-        if rule.pool.team is not None:
-            unknown(f"rules[{index}].pool.team", "team", rule.pool.team, team_names)
-        for position, rep_id in enumerate(rule.pool.reps):
+                    unknown(f"reps[{index}].territories[{position}]", "territory", territory, territory_names)
+    for index, team in teams or ():
+        unknown(f"teams[{index}].manager", "manager", _field(team, "manager"), people)
+    for index, rule in rules or ():
+        pool = _field(rule, "pool")
+        unknown(f"rules[{index}].pool.team", "team", _field(pool, "team"), team_names)
+        for position, rep_id in _names(_field(pool, "reps")):
             unknown(f"rules[{index}].pool.reps[{position}]", "rep", rep_id, rep_ids)
-    for position, person in enumerate(policy.fallback.notify):
-        if manager_ids:
-            unknown(f"fallback.notify[{position}]", "manager", person, people)
-    for domain, owner in policy.accounts.items():
-        unknown(f"accounts.{domain}", "rep", owner, rep_ids)
+    for position, person in _names(_field(_field(policy, "fallback"), "notify")):
+        unknown(f"fallback.notify[{position}]", "manager", person, people)
+    accounts = _field(policy, "accounts", {})
+    for domain, owner in accounts.items() if isinstance(accounts, Mapping) else ():
+        unknown(f"accounts.{normalise_domain(str(domain))}", "rep", owner, rep_ids)
     return problems
 
 
@@ -840,7 +884,12 @@ def policy_from_dict(data: Any) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(_format_errors(exc)) from None
+        problems = _format_errors(exc)
+        if not any(error["type"] == "policy" and not error["loc"] for error in exc.errors(include_url=False)):
+            # A shape problem stops pydantic before the model's reference check runs: check the
+            # references on the document as written, so one pass lists every problem.
+            problems += [f"{path}: {message}" for path, message in _reference_problems(data)]
+        raise PolicyError(problems) from None
 
 
 def _path(location: Sequence[str | int]) -> str:

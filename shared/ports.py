@@ -111,12 +111,33 @@ class UnitOfWork(Protocol):
         ...
 
     async def revoke_source(self, name: str) -> bool:
+        """Refuses the source's key from now on. Returns False when no active source has the name."""
+        ...
+
+    async def rotate_source_key(self, name: str, key_hash: str, key_prefix: str) -> bool:
+        """Gives an active source a new key; the old one stops working when this commits.
+        Returns False when no active source has the name."""
+        ...
+
+    async def reuse_source(self, name: str, kind: str, key_hash: str, key_prefix: str, config: dict[str, Any]
+                           ) -> bool:
+        """Makes a revoked source's name a new, active source (its leads keep the name).
+        Returns False when no revoked source has the name."""
         ...
 
     async def add_token(self, token_hash: str, key_prefix: str, role: str, rep_id: str | None) -> None:
         ...
 
     async def token_by_hash(self, token_hash: str) -> Any:
+        """The active (not revoked) token with this hash, or None."""
+        ...
+
+    async def list_tokens(self) -> list[Any]:
+        """Every token, revoked ones too, oldest first: hash, prefix, role, rep, created, revoked."""
+        ...
+
+    async def revoke_token(self, token_hash: str) -> bool:
+        """Refuses the token from now on. Returns False when it is unknown or revoked already."""
         ...
 
     async def idempotency_record(self, source: str, key: str) -> Any:

@@ -41,10 +41,15 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def embedded_database(self) -> Path:
+        """The embedded mode's SQLite file (store and event log)."""
+        return self.data_dir / "leadrelay.db"
+
+    @property
     def sqlalchemy_url(self) -> str:
         # Embedded mode is SQLite by definition: its event log relies on SQLite's single writer.
         if self.mode == "embedded":
-            return f"sqlite+aiosqlite:///{(self.data_dir / 'leadrelay.db').resolve()}"
+            return f"sqlite+aiosqlite:///{self.embedded_database.resolve()}"
         if not self.database_url:
             raise ValueError("LEADRELAY_DATABASE_URL is required in distributed mode")
         return self.database_url

@@ -25,8 +25,13 @@ KNOWN_COLUMNS = set(LeadIn.model_fields) - {"attributes"}
 
 @dataclass
 class ImportReport:
-    accepted: int = 0
+    new: int = 0  # rows accepted for the first time
+    already: int = 0  # rows an earlier import accepted (their idempotency record was there): nothing added
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+
+    @property
+    def accepted(self) -> int:
+        return self.new + self.already
 
 
 def rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -70,10 +75,13 @@ async def import_csv(runtime: Runtime, path: Path, source: str, progress: Callab
             lead = parse_lead(body)
             contact = to_contact(lead)
             raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-            await accept_lead(runtime, source=source, source_kind="csv", contact=contact,
-                              external_id=lead.external_id, dedup_key="csv:" + hashlib.sha256(raw).hexdigest(),
-                              body_fingerprint=raw)
-            report.accepted += 1
+            accepted = await accept_lead(runtime, source=source, source_kind="csv", contact=contact,
+                                         external_id=lead.external_id,
+                                         dedup_key="csv:" + hashlib.sha256(raw).hexdigest(), body_fingerprint=raw)
+            if accepted.replayed:
+                report.already += 1
+            else:
+                report.new += 1
         except Problem as problem:
             where = ", ".join(f"{e['field']}: {e['reason']}" for e in problem.errors) or problem.detail
             report.rejected.append((line, where))

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from rich.markup import escape
+from rich.panel import Panel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -33,7 +35,21 @@ def message_lines(payload: dict[str, Any]) -> list[str]:
     for block in payload.get("blocks") or []:
         text = block.get("text")
         if isinstance(text, dict) and text.get("text"):
-            lines.append(text["text"])
+            lines += _unescape(text["text"]).split("\n")
         for field in block.get("fields") or []:
-            lines.append(field.get("text", ""))
-    return lines or [payload.get("text", "")]
+            label, _, value = field.get("text", "").partition("\n")  # "*Label*\nvalue"
+            lines.append(f"{_unescape(label.strip('*'))}: {_unescape(value)}" if value else _unescape(label))
+        for element in block.get("elements") or []:
+            if element.get("url"):
+                lines.append(f"{element.get('text', {}).get('text', 'Link')}: {element['url']}")
+    return lines or [_unescape(payload.get("text", ""))]
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def panel(recipient: str, payload: dict[str, Any]) -> Panel:
+    """What the sink prints for one message: its blocks, each once. (``text`` is Slack's
+    notification fallback, a copy of the header: printing it too showed the title twice.)"""
+    return Panel(escape("\n".join(message_lines(payload))), title=f"to {escape(recipient)}", title_align="left")

@@ -8,12 +8,50 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.notifier.messages import lead_message, message_to_json
+from services.notifier.messages import Handover, LeadCard, Reader, Role, language_of, lead_message, message_to_json
 from shared.events import Envelope, LeadAssigned, SlaEvent
+from shared.policy import Policy
 from shared.ports import UnitOfWork
 
 _SLA_KINDS = {"remind": "reminder", "escalate": "escalation", "breach": "escalation", "reassign": "reassigned",
               "recycle": "recycled", "offer_expired": "reassigned"}
+
+
+def reader_of(policy: Policy | None, person_id: str) -> Reader:
+    """A rep reads in their first language and their own time zone; a manager in English and the
+    policy's time zone."""
+    if policy is None:
+        return Reader(person_id)
+    if policy.has_rep(person_id):
+        rep = policy.rep(person_id)
+        return Reader(person_id, language_of(rep.languages), policy.timezone_of(rep).key)
+    return Reader(person_id, "en", policy.timezone)
+
+
+def display_name(policy: Policy | None, person_id: str | None) -> str | None:
+    if person_id is None or policy is None:
+        return person_id
+    person = policy.rep(person_id) if policy.has_rep(person_id) else policy.manager(person_id)
+    return person.name if person is not None and person.name else person_id
+
+
+def handover(policy: Policy | None, event: LeadAssigned | SlaEvent, recipient: str) -> Handover:
+    """What the event says about the lead's change of hands, from ``recipient``'s side."""
+    role: Role = "owner" if recipient == event.owner else "watcher"
+    if not isinstance(event, LeadAssigned):
+        # An escalation tells the manager whose lead it is; after a recycle nobody owns it.
+        owner = event.owner if event.step in ("remind", "escalate", "breach") else None
+        return Handover(role=role, owner=display_name(policy, owner), at=event.fired_at)
+    if event.previous_owner and recipient == event.previous_owner and recipient != event.owner:
+        role = "previous_owner"
+    return Handover(
+        role=role, owner=display_name(policy, event.owner),
+        # Only a reassignment comes "from" someone; a pool claim's previous owner is history.
+        previous_owner=display_name(policy, event.previous_owner) if event.reason == "reassigned" else None,
+        backup_for=display_name(policy, event.backup_for), first_touch_due_at=event.first_touch_due_at,
+        first_touch_target=event.first_touch_target, at=event.assigned_at,
+        rule=event.rule if event.reason in ("routed", "fallback") else None,
+    )
 
 
 class NotifierHandler:
@@ -26,29 +64,29 @@ class NotifierHandler:
     async def __call__(self, envelope: Envelope, uow: UnitOfWork) -> None:
         event = envelope.payload()
         if isinstance(event, LeadAssigned):
-            recipients = event.notify
             kind = {"routed": "assigned", "claimed": "assigned", "fallback": "fallback"}.get(event.reason, "reassigned")
-            text = f"Rule: {event.rule}" if event.rule else ""
+            text = ""
             received_at = event.received_at
         elif isinstance(event, SlaEvent):
-            recipients = event.notify
             kind = _SLA_KINDS[event.step]
             text = event.detail
             received_at = None
         else:
             return
-        lead = await uow.lead(event.lead_id)
-        if lead is None or not recipients:
+        recipients = event.notify
+        row = await uow.lead(event.lead_id)
+        if row is None or not recipients:
             return
+        lead = LeadCard.from_row(row)
         current = await uow.current_policy()
-        platforms = {}
-        if current is not None:
-            platforms = {r: chat.platform for r in recipients if (chat := current[1].chat_for(r)) is not None}
+        policy = current[1] if current is not None else None
         for recipient in recipients:
-            message = lead_message(kind, lead, self.base_url, text)
+            chat = policy.chat_for(recipient) if policy is not None else None
+            message = lead_message(kind, lead, reader_of(policy, recipient), self.base_url,
+                                   handover(policy, event, recipient), text)
             await uow.add_delivery(
                 dedup_key=f"{envelope.id}:{recipient}", lead_id=event.lead_id, recipient=recipient, kind=kind,
-                platform=platforms.get(recipient, "none"), message=message_to_json(message),
+                platform=chat.platform if chat is not None else "none", message=message_to_json(message),
                 received_at=received_at,
             )
         uow.after_commit(self.wake_sender)

@@ -1,45 +1,214 @@
-"""What a rep reads in chat about a lead: built from the lead as stored, platform-neutral."""
+"""What a rep reads in chat about a lead: platform-neutral, in the reader's language.
+
+Pure: built from plain data (the lead as stored, the event's word on the assignment, the
+policy's word on the reader); the notifier handler gathers those and stores the result. The
+contact details are in the message because the rep needs them to call (it is the rep's own
+lead); they never go into logs.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from services.notifier.platforms import ChatMessage
 
-_TITLES = {
-    "assigned": "New {grade} lead",
-    "reassigned": "Lead reassigned to you ({grade})",
-    "fallback": "Unassigned {grade} lead in queue {queue}",
-    "reminder": "Reminder: {grade} lead waiting",
-    "escalation": "Escalation: {grade} lead past its SLA",
-    "recycled": "Lead returned to the pool",
+Language = Literal["en", "zh"]
+Role = Literal["owner", "previous_owner", "watcher"]
+TOP_REASONS = 3
+
+
+@dataclass(frozen=True)
+class LeadCard:
+    """The lead as stored: the parts a message shows."""
+
+    lead_id: str
+    contact: Mapping[str, Any]
+    source: str
+    score: int | None = None
+    grade: str | None = None
+    reasons: tuple[tuple[str, int], ...] = ()  # (rule, points), as scored
+    queue: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> LeadCard:
+        """From a row of the leads table."""
+        reasons = tuple((str(r["rule"]), int(r["points"])) for r in row.reasons or ())
+        return cls(lead_id=row.lead_id, contact=dict(row.contact or {}), source=row.source, score=row.score,
+                   grade=row.grade, reasons=reasons, queue=row.queue)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads the message: the language to write in and the IANA time zone to tell time in."""
+
+    id: str
+    language: Language = "en"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Handover:
+    """Why the reader hears about the lead. Names are for display (a rep's name, else their id).
+
+    ``role``: the reader owns the lead now, owned it until now, or watches (a manager, a queue).
+    ``at`` is when it happened: a deadline on another day than ``at`` is shown with its date.
+    """
+
+    role: Role = "owner"
+    owner: str | None = None
+    previous_owner: str | None = None
+    backup_for: str | None = None
+    first_touch_due_at: datetime | None = None
+    first_touch_target: timedelta | None = None
+    at: datetime | None = None
+    rule: str | None = None
+
+
+def language_of(languages: Sequence[str]) -> Language:
+    """A rep's first language decides: Chinese (zh, zh-CN, zh-Hans …) or else English."""
+    return "zh" if languages and languages[0].strip().lower().startswith("zh") else "en"
+
+
+_TEXT: dict[Language, dict[str, str]] = {
+    "en": {
+        "assigned": "New {grade} lead: {who}",
+        "reassigned": "Lead reassigned to you ({grade}): {who}",
+        "reassigned_away": "Lead reassigned to {owner}: {who}",
+        "fallback": "Unassigned {grade} lead in queue {queue}: {who}",
+        "reminder": "Reminder: {grade} lead waiting: {who}",
+        "escalation": "Escalation: {grade} lead past its SLA: {who}",
+        "recycled": "Lead returned to the pool: {who}",
+        "company": "{who} ({company})",
+        "someone": "Someone",
+        "backup": "You are the backup for {rep}: this lead is yours now.",
+        "from": "Reassigned to you from {rep}.",
+        "away": "Reassigned from you to {rep}: nothing more to do.",
+        "owner": "Owner: {rep}.",
+        "deadline": "First touch by {time} ({tz}), {target}.",
+        "open": "Open in Leadrelay",
+        "hot": "hot", "warm": "warm", "cold": "cold",
+        "min": "{n} min", "h": "{n} h", "day": "{n} day", "days": "{n} days", "join": " ", "list": ", ",
+        "Job title": "Job title", "Score": "Score", "Why": "Why", "Phone": "Phone", "Email": "Email",
+        "Industry": "Industry", "Employees": "Employees", "Location": "Location", "Website": "Website",
+        "Source": "Source", "Lead ID": "Lead ID", "Rule": "Rule",
+    },
+    "zh": {
+        "assigned": "新线索（{grade}）：{who}",
+        "reassigned": "线索改派给你（{grade}）：{who}",
+        "reassigned_away": "线索已改派给 {owner}：{who}",
+        "fallback": "未分配线索（{grade}），队列 {queue}：{who}",
+        "reminder": "提醒：线索（{grade}）待跟进：{who}",
+        "escalation": "升级：线索（{grade}）已超出 SLA：{who}",
+        "recycled": "线索已退回公海：{who}",
+        "company": "{who}（{company}）",
+        "someone": "未留姓名",
+        "backup": "你是 {rep} 的备份，这条线索现在由你跟进。",
+        "from": "由 {rep} 改派给你。",
+        "away": "已从你改派给 {rep}，你无需再跟进。",
+        "owner": "负责人：{rep}。",
+        "deadline": "请在 {time}（{tz}）前首次联系，时限 {target}。",
+        "open": "在 Leadrelay 中打开",
+        "hot": "热", "warm": "温", "cold": "冷",
+        "min": "{n} 分钟", "h": "{n} 小时", "day": "{n} 天", "days": "{n} 天", "join": " ", "list": "，",
+        "Job title": "职位", "Score": "评分", "Why": "原因", "Phone": "电话", "Email": "邮箱",
+        "Industry": "行业", "Employees": "员工数", "Location": "地区", "Website": "网站",
+        "Source": "来源", "Lead ID": "线索 ID", "Rule": "规则",
+    },
 }
 
 
-def lead_message(kind: str, lead: Any, base_url: str, text: str = "") -> ChatMessage:
-    """``lead`` is a row of the leads table. The rep needs the contact details to call, so they
-    go into the chat message (the rep's own lead); they never go into logs."""
-    contact = dict(lead.contact or {})
-    who = contact.get("name") or "Someone"
-    company = contact.get("company")
-    title = _TITLES.get(kind, "Lead update").format(grade=lead.grade or "", queue=lead.queue or "-")
-    title = f"{title}: {who}" + (f" ({company})" if company else "")
-    facts: list[tuple[str, str]] = [("Score", f"{lead.score} · {lead.grade}"), ("Source", lead.source)]
-    for label, field in (("Email", "email"), ("Phone", "phone"), ("Title", "title"), ("Industry", "industry"),
-                         ("Country", "country"), ("City", "city")):
-        if contact.get(field):
-            facts.append((label, str(contact[field])))
-    if contact.get("employees") is not None:
-        facts.append(("Employees", str(contact["employees"])))
-    return ChatMessage(kind=kind, lead_id=lead.lead_id, title=title, facts=tuple(facts),
-                       url=f"{base_url.rstrip('/')}/v1/leads/{lead.lead_id}", text=text)
+def lead_message(kind: str, lead: LeadCard, reader: Reader, base_url: str, handover: Handover | None = None,
+                 text: str = "") -> ChatMessage:
+    """The message ``reader`` gets about ``lead``; ``text`` is an extra line (an SLA step's detail)."""
+    t = _TEXT[reader.language]
+    handover = handover or Handover()
+    lines = [line for line in (_note(t, handover), _deadline(t, reader, handover), text) if line]
+    return ChatMessage(kind=kind, lead_id=lead.lead_id, title=_title(t, kind, lead, handover),
+                       facts=_facts(t, lead, handover), url=f"{base_url.rstrip('/')}/v1/leads/{lead.lead_id}",
+                       text="\n".join(lines), link_text=t["open"])
+
+
+def _title(t: Mapping[str, str], kind: str, lead: LeadCard, handover: Handover) -> str:
+    who = str(lead.contact.get("name") or t["someone"])
+    if lead.contact.get("company"):
+        who = t["company"].format(who=who, company=lead.contact["company"])
+    moved = kind == "reassigned" or (kind == "assigned" and handover.role == "previous_owner")
+    key = "reassigned_away" if moved and handover.role != "owner" else kind
+    return t[key].format(grade=t.get(lead.grade or "", lead.grade or ""), queue=lead.queue or "-",
+                         owner=handover.owner or "-", who=who)
+
+
+def _note(t: Mapping[str, str], handover: Handover) -> str:
+    if handover.role == "owner":
+        if handover.backup_for:
+            return t["backup"].format(rep=handover.backup_for)
+        if handover.previous_owner:
+            return t["from"].format(rep=handover.previous_owner)
+        return ""
+    if handover.role == "previous_owner":
+        return t["away"].format(rep=handover.owner) if handover.owner else ""
+    return t["owner"].format(rep=handover.owner) if handover.owner else ""
+
+
+def _deadline(t: Mapping[str, str], reader: Reader, handover: Handover) -> str:
+    due, target = handover.first_touch_due_at, handover.first_touch_target
+    if due is None or target is None or handover.role == "previous_owner":
+        return ""
+    zone = ZoneInfo(reader.timezone)
+    local = due.astimezone(zone)
+    same_day = handover.at is not None and handover.at.astimezone(zone).date() == local.date()
+    time = local.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
+    return t["deadline"].format(time=time, tz=reader.timezone, target=duration(t, target))
+
+
+def duration(t: Mapping[str, str], value: timedelta) -> str:
+    """15 min, 4 h, 1 day, 1 h 30 min; in the reader's language."""
+    minutes = int(value.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    if days and not rest:
+        return t["day" if days == 1 else "days"].format(n=days)
+    hours, minutes = divmod(minutes, 60)
+    parts = ([t["h"].format(n=hours)] if hours else []) + ([t["min"].format(n=minutes)] if minutes or not hours else [])
+    return t["join"].join(parts)
+
+
+def _facts(t: Mapping[str, str], lead: LeadCard, handover: Handover) -> tuple[tuple[str, str], ...]:
+    contact = lead.contact
+    facts: list[tuple[str, str]] = []
+
+    def add(label: str, value: Any) -> None:
+        if value is not None and str(value).strip():
+            facts.append((t[label], str(value)))
+
+    add("Job title", contact.get("title"))
+    if lead.score is not None:
+        add("Score", f"{lead.score} · {t.get(lead.grade or '', lead.grade or '-')}")
+    top = sorted((r for r in lead.reasons if r[1] > 0), key=lambda r: -r[1])[:TOP_REASONS]
+    add("Why", t["list"].join(f"{rule} +{points}" for rule, points in top))
+    add("Phone", contact.get("phone"))
+    add("Email", contact.get("email"))
+    add("Industry", contact.get("industry"))
+    add("Employees", contact.get("employees"))
+    add("Location", t["list"].join(str(contact[k]) for k in ("city", "region", "country") if contact.get(k)))
+    add("Website", contact.get("website"))
+    add("Source", lead.source)
+    add("Lead ID", lead.lead_id)
+    add("Rule", handover.rule)
+    return tuple(facts)
 
 
 def message_to_json(message: ChatMessage) -> dict[str, Any]:
     return {"kind": message.kind, "lead_id": message.lead_id, "title": message.title,
-            "facts": [list(f) for f in message.facts], "url": message.url, "text": message.text}
+            "facts": [list(f) for f in message.facts], "url": message.url, "text": message.text,
+            "link_text": message.link_text}
 
 
 def message_from_json(data: dict[str, Any]) -> ChatMessage:
+    extra = {"link_text": data["link_text"]} if data.get("link_text") else {}  # rows queued before it existed
     return ChatMessage(kind=data["kind"], lead_id=data["lead_id"], title=data["title"],
-                       facts=tuple((a, b) for a, b in data["facts"]), url=data.get("url"), text=data.get("text", ""))
+                       facts=tuple((a, b) for a, b in data["facts"]), url=data.get("url"), text=data.get("text", ""),
+                       **extra)

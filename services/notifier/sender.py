@@ -130,8 +130,9 @@ class ChatSender:
         if result.ok:
             async with self.store.transaction() as uow:
                 await uow.update_delivery(row.id, state="sent", attempts=attempts, sent_at=now, last_error=None)
+                # "message", not "kind": the history entry's kind is "notified" (the webhook stays out).
                 await uow.add_history(row.lead_id, "notified", {"recipient": row.recipient, "platform": platform,
-                                                                "kind": row.kind, "attempts": attempts})
+                                                                "message": row.kind, "attempts": attempts})
             self.metrics.notifications_sent.labels(platform, row.kind).inc()
             received_at = as_utc(row.received_at)
             if received_at is not None:

@@ -82,7 +82,9 @@ async def lead_view(uow: UnitOfWork, lead: Any) -> dict[str, Any]:
              "attempts": d.attempts, "sent_at": iso(d.sent_at), "last_error": d.last_error}
             for d in deliveries
         ],
-        "history": [{"at": iso(h.at), "kind": h.kind, **h.detail} for h in history],
+        # The entry's own time and kind win over same-named keys in its detail.
+        "history": [{"at": iso(h.at), "kind": h.kind, **{k: v for k, v in h.detail.items() if k not in ("at", "kind")}}
+                    for h in history],
     }
 
 

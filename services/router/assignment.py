@@ -6,11 +6,11 @@ clocks, the history and the outgoing event commit together or not at all.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.router.clocks import clock_steps
+from services.router.clocks import clock_steps, first_touch_deadline
 from shared.clock import as_utc
 from shared.events import Envelope, LeadAssigned, SlaEvent
 from shared.policy import Policy
@@ -52,11 +52,15 @@ def initial_state(policy: Policy) -> str:
 
 async def emit_assigned(uow: UnitOfWork, lead: Any, *, owner: str | None, queue: str | None, at: datetime,
                         reason: str, rule: str | None, version: int, previous_owner: str | None,
-                        notify: list[str]) -> None:
+                        notify: list[str], first_touch: tuple[datetime, timedelta] | None = None,
+                        backup_for: str | None = None) -> None:
+    """``first_touch`` is the owner's deadline and its target (see ``first_touch_deadline``)."""
+    due_at, target = first_touch or (None, None)
     event = LeadAssigned(
         lead_id=lead.lead_id, received_at=as_utc(lead.received_at), assigned_at=at, owner=owner, queue=queue,
         rule=rule, policy_version=version, grade=lead.grade or "cold", score=lead.score or 0, reason=reason,
-        previous_owner=previous_owner, notify=notify,
+        previous_owner=previous_owner, notify=notify, first_touch_due_at=due_at, first_touch_target=target,
+        backup_for=backup_for,
     )
     await uow.emit(Envelope.wrap(event, source="leadrelay/router", subject=lead.lead_id, key=lead.identity_key,
                                  correlation_id=lead.correlation_id, time=at))
@@ -82,8 +86,9 @@ async def release(uow: UnitOfWork, policy: Policy, lead: Any, now: datetime) -> 
 
 
 async def reassign(uow: UnitOfWork, policy: Policy, version: int, lead: Any, new_owner: str, now: datetime, *,
-                   reason: str, why: str, by: str) -> None:
-    """Gives the lead to ``new_owner`` with fresh clocks; both owners are told."""
+                   reason: str, why: str, by: str, backup_for: str | None = None) -> None:
+    """Gives the lead to ``new_owner`` with fresh clocks; both owners are told. ``backup_for``:
+    the new owner takes it as that rep's backup."""
     previous = lead.owner
     await release(uow, policy, lead, now)
     rep = policy.rep(new_owner)
@@ -101,7 +106,8 @@ async def reassign(uow: UnitOfWork, policy: Policy, version: int, lead: Any, new
                                                  "why": why}, at=now)
     notify = [new_owner] + ([previous] if previous and previous != new_owner else [])
     await emit_assigned(uow, lead, owner=new_owner, queue=None, at=now, reason=reason, rule=reason, version=version,
-                        previous_owner=previous, notify=notify)
+                        previous_owner=previous, notify=notify, backup_for=backup_for,
+                        first_touch=first_touch_deadline(policy, rep, lead.grade or "cold", now))
 
 
 async def recycle(uow: UnitOfWork, policy: Policy, lead: Any, now: datetime, why: str) -> None:

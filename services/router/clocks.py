@@ -45,3 +45,16 @@ def clock_steps(policy: Policy, owner: Rep | None, grade: str, assigned_at: date
         plans.append(plan_clock("recycle", assigned_at, as_target(sla.recycle_unworked_after, calendar),
                                 {RECYCLE_STEP: 1.0}, calendar))
     return sorted((step for plan in plans for step in plan.steps), key=lambda s: s.due_at)
+
+
+def first_touch_deadline(policy: Policy, owner: Rep | None, grade: str,
+                         assigned_at: datetime) -> tuple[datetime, timedelta] | None:
+    """When the owner must first contact a lead assigned at ``assigned_at`` (UTC), and the target
+    it comes from; None when the grade has no first-touch clock. The same arithmetic as the
+    clock's steps (the 100% mark of the first-touch clock), so the rep's message and the ladder agree."""
+    target = policy.sla.first_touch_for(grade)  # type: ignore[arg-type]
+    if target is None:
+        return None
+    calendar = owner_calendar(policy, owner)
+    plan = plan_clock("first_touch", assigned_at, as_target(target, calendar), {"deadline": 1.0}, calendar)
+    return plan.steps[0].due_at, target

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from services.router.assignment import emit_assigned, initial_state, start_clocks, start_offer, today
+from services.router.clocks import first_touch_deadline
 from services.router.routing import RepLoad, RosterState, RoutingDecision, RoutingLead, decide_route
 from shared.clock import as_utc
 from shared.events import Envelope, LeadAssigned, LeadContact, LeadQualified
@@ -68,6 +69,13 @@ async def apply_decision(uow: UnitOfWork, policy: Policy, version: int, lead_id:
     }, at=now)
 
 
+def backed_up(decision: RoutingDecision) -> str | None:
+    """The rep the new owner stands in for, when the decision fell back to a backup."""
+    if decision.via != "backup" or not decision.owner:
+        return None
+    return (decision.arithmetic.get("backups") or {}).get(decision.owner)
+
+
 class RouterHandler:
     name = "router"
 
@@ -88,10 +96,14 @@ class RouterHandler:
         await apply_decision(uow, policy, lead.policy_version, lead.lead_id, lead.grade, decision, now,
                              person_id=lead.person_id)
         notify = ([decision.owner] if decision.owner else []) + [r for r in decision.notify if r != decision.owner]
+        first_touch = first_touch_deadline(policy, policy.rep(decision.owner), lead.grade, now) \
+            if decision.owner else None
         assigned = LeadAssigned(
             lead_id=lead.lead_id, received_at=lead.received_at, assigned_at=now, owner=decision.owner,
             queue=decision.queue, rule=decision.rule, policy_version=lead.policy_version, grade=lead.grade,
             score=lead.score, reason="routed" if decision.owner else "fallback", notify=notify,
+            first_touch_due_at=first_touch[0] if first_touch else None,
+            first_touch_target=first_touch[1] if first_touch else None, backup_for=backed_up(decision),
         )
         await uow.emit(Envelope.wrap(assigned, source="leadrelay/router", subject=lead.lead_id,
                                      key=envelope.key, correlation_id=envelope.correlation_id, time=now))
@@ -142,6 +154,11 @@ async def pass_offer_on(uow: UnitOfWork, policy: Policy, version: int, lead: Any
         "owner": decision.owner, "queue": decision.queue, "previous_owner": previous, "summary": decision.summary},
         at=now)
     notify = [r for r in ([decision.owner] if decision.owner else []) + [previous, *decision.notify] if r]
+    # The lead kept its age: the deadline still counts from the first assignment.
+    assigned_at = as_utc(lead.assigned_at) or now
+    first_touch = first_touch_deadline(policy, policy.rep(decision.owner), lead.grade or "cold", assigned_at) \
+        if decision.owner else None
     await emit_assigned(uow, lead, owner=decision.owner, queue=decision.queue, at=now,
                         reason="reassigned" if decision.owner else "fallback", rule=decision.rule, version=version,
-                        previous_owner=previous, notify=list(dict.fromkeys(notify)))
+                        previous_owner=previous, notify=list(dict.fromkeys(notify)), first_touch=first_touch,
+                        backup_for=backed_up(decision))

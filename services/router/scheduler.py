@@ -128,7 +128,8 @@ class SlaScheduler:
             backup = None if lead.previous_owner else self._available_backup(policy, owner, now)
             if backup:
                 await reassign(uow, policy, version, lead, backup, now, reason="reassigned",
-                               why=f"{label} not met by {owner}; reassigned to backup {backup}", by="sla")
+                               why=f"{label} not met by {owner}; reassigned to backup {backup}", by="sla",
+                               backup_for=owner)
             else:
                 await recycle(uow, policy, lead, now, f"{label} not met by {owner} and no backup available")
                 await emit_sla(uow, lead, clock=row.clock, step="recycle", owner=owner,

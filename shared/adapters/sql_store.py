@@ -245,6 +245,26 @@ class UnitOfWork:
         )
         return result.rowcount == 1
 
+    async def rotate_source_key(self, name: str, key_hash: str, key_prefix: str) -> bool:
+        """Gives an active source a new key; the old one stops working when this commits.
+        Returns False when no active source has the name."""
+        result = await self.conn.execute(
+            update(t.sources).where(t.sources.c.name == name, t.sources.c.revoked_at.is_(None))
+            .values(key_hash=key_hash, key_prefix=key_prefix)
+        )
+        return result.rowcount == 1
+
+    async def reuse_source(self, name: str, kind: str, key_hash: str, key_prefix: str, config: dict[str, Any]
+                           ) -> bool:
+        """Makes a revoked source's name a new, active source (its leads keep the name).
+        Returns False when no revoked source has the name."""
+        result = await self.conn.execute(
+            update(t.sources).where(t.sources.c.name == name, t.sources.c.revoked_at.is_not(None))
+            .values(kind=kind, key_hash=key_hash, key_prefix=key_prefix, config=config,
+                    created_at=self.store.clock(), revoked_at=None)
+        )
+        return result.rowcount == 1
+
     async def add_token(self, token_hash: str, key_prefix: str, role: str, rep_id: str | None) -> None:
         await self.conn.execute(
             insert(t.tokens).values(
@@ -259,6 +279,17 @@ class UnitOfWork:
                 select(t.tokens).where(t.tokens.c.token_hash == token_hash, t.tokens.c.revoked_at.is_(None))
             )
         ).first()
+
+    async def list_tokens(self) -> list[Any]:
+        return list((await self.conn.execute(
+            select(t.tokens).order_by(t.tokens.c.created_at, t.tokens.c.key_prefix))).all())
+
+    async def revoke_token(self, token_hash: str) -> bool:
+        result = await self.conn.execute(
+            update(t.tokens).where(t.tokens.c.token_hash == token_hash, t.tokens.c.revoked_at.is_(None))
+            .values(revoked_at=self.store.clock())
+        )
+        return result.rowcount == 1
 
     # --- intake idempotency ------------------------------------------------------------------
     async def idempotency_record(self, source: str, key: str) -> Any:

@@ -145,3 +145,26 @@ async def test_a_rep_cannot_claim_more_than_the_daily_limit(work: Pipeline, cloc
     codes = [(await work.client.post(f"/v1/pool/{lead['lead_id']}/claim", headers=bearer(token))).status_code
              for lead in claimable[:3]]
     assert codes == [200, 200, 409]
+
+
+async def test_a_wrong_activity_field_is_an_invalid_field_like_every_other_field_error(work: Pipeline):
+    lead = await new_lead(work, 20)
+    token = await work.token("rep", lead["owner"])
+    answers = {
+        "unknown action": await act(work, token, lead["lead_id"], action="won"),
+        "unknown field": await act(work, token, lead["lead_id"], action="accepted", colour="red"),
+        "lost without a reason": await act(work, token, lead["lead_id"], action="lost"),  # raised by the route
+    }
+    for case, response in answers.items():
+        assert response.status_code == 422, case
+        assert response.headers["content-type"].startswith("application/problem+json"), case
+        problem = response.json()
+        assert problem["title"] == "Invalid field", case
+        assert problem["type"] == "https://leadrelay.dev/problems/invalid-field", case
+    assert [e["field"] for e in answers["unknown action"].json()["errors"]] == ["action"]
+    assert [e["field"] for e in answers["unknown field"].json()["errors"]] == ["colour"]
+    assert "won" not in answers["unknown action"].text  # the input is not echoed
+
+    broken = await work.client.post(f"/v1/leads/{lead['lead_id']}/activity", content=b"{not json",
+                                    headers={**bearer(token), "Content-Type": "application/json"})
+    assert broken.status_code == 400 and broken.json()["title"] == "Bad request"

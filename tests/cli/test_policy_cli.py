@@ -42,7 +42,7 @@ def test_validate_accepts_the_example_and_names_the_problems_of_a_bad_policy(tmp
 def test_the_example_cases_pass(tmp_path: Path) -> None:
     result = leadrelay("policy", "test", POLICY, "--cases", CASES)
     assert result.exit_code == 0, result.stdout
-    assert "10 passed, 0 failed" in result.stdout
+    assert "12 passed, 0 failed" in result.stdout
     assert "FAIL" not in result.stdout
 
 
@@ -114,7 +114,7 @@ def test_simulate_reads_csv_and_reports_rows_intake_would_refuse(tmp_path: Path)
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert (report["leads"], report["rejected"]) == (2, 1)
-    assert report["run"]["rule_hits"] == {"by-territory": 2}
+    assert report["run"]["rule_hits"] == {"enterprise-by-territory": 1, "by-territory": 1}
 
 
 def test_schema_prints_the_policy_json_schema() -> None:
@@ -131,3 +131,43 @@ def test_demo_leads_are_json_lines_and_the_seed_repeats_them() -> None:
     lines = first.stdout.splitlines()
     assert len(lines) == 20 and first.stdout == again.stdout
     assert all({"source", "received_at"} <= json.loads(line).keys() for line in lines)
+
+
+def test_validate_prints_shape_and_reference_problems_in_one_pass(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("teams: [{name: sales, manager: m}]\n"
+                   "reps: [{id: rep-a, team: salse, capacity: {open: lots}}]\n"
+                   "rules: [{name: all}]\n")
+    result = leadrelay("policy", "validate", bad)
+    assert result.exit_code == 1
+    problems = result.stderr.splitlines()[1:]
+    assert problems == [
+        "reps[0].capacity.open: input should be a valid integer, unable to parse string as an integer",
+        "reps[0].team: unknown team 'salse' (did you mean 'sales'?)",
+    ]
+
+
+def test_validate_checks_the_references_a_shape_problem_leaves_readable(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("teams: {sales: {manager: m}}\n"  # not a list: team names cannot be read
+                   "reps: [{id: rep-a, team: salse}]\n"
+                   "rules: [{name: all, pool: {reps: [rep-b]}}]\n")
+    result = leadrelay("policy", "validate", bad)
+    assert result.exit_code == 1
+    assert "teams: input should be a valid tuple" in result.stderr
+    assert "rules[0].pool.reps[0]: unknown rep 'rep-b' (did you mean 'rep-a'?)" in result.stderr
+    assert "unknown team" not in result.stderr
+
+
+def test_simulate_never_cuts_rep_ids_and_explains_its_figures(demo_file: Path, tmp_path: Path) -> None:
+    long_id = "rep-morgan-fitzgerald-of-the-london-office"
+    policy = tmp_path / "long-ids.yaml"
+    policy.write_text(POLICY.read_text().replace("rep-morgan", long_id))
+    result = leadrelay("policy", "simulate", policy, "--leads", demo_file, "--against", POLICY)
+    assert result.exit_code == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if long_id in line)
+    assert "enterprise" in row and "…" not in result.stdout.split("Per team")[0]
+    for line in ("share     the rep's part of the assigned leads",
+                 "vs fair   share ÷ fair; 1.00 is exactly fair, 2.00 twice the fair part, 0.50 half",
+                 "Gini      how unevenly those reps got leads: 0 all alike, towards 1 all to a few"):
+        assert line in result.stdout

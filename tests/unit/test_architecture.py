@@ -15,7 +15,7 @@ PURE_MODULES = [
     "services/router/business_hours.py", "services/router/sla.py", "services/router/clocks.py",
     "services/notifier/platforms/__init__.py", "services/notifier/platforms/slack.py",
     "services/notifier/platforms/teams.py", "services/notifier/platforms/feishu.py",
-    "services/notifier/platforms/dingtalk.py", "services/notifier/platforms/wecom.py",
+    "services/notifier/platforms/dingtalk.py", "services/notifier/platforms/wecom.py", "services/notifier/messages.py",
 ]
 
 

@@ -259,8 +259,10 @@ def test_duplicate_ids_and_names_are_reported() -> None:
         rules=[{"name": "x"}, {"name": "x"}],
         scoring={"rules": [{"name": "s", "points": 1}, {"name": "s", "points": 2}]},
     )
-    assert problems_of(document) == [
+    assert problems_of(document) == [  # a shape problem does not hide the references' problems
         "scoring.rules[1].name: duplicate rule name 's' (also scoring.rules[0])",
+        "reps[1].id: duplicate rep id 'rep-a' (also reps[0])",
+        "rules[1].name: duplicate rule name 'x' (also rules[0])",
     ]
     del document["scoring"]
     assert problems_of(document) == [

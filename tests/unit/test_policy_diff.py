@@ -75,7 +75,9 @@ def test_secrets_and_webhooks_are_said_to_change_but_never_shown() -> None:
 def test_rules_added_removed_reordered_and_changed() -> None:
     def edit(data: dict[str, Any]) -> None:
         rules = data["rules"]
-        rules[2], rules[3] = rules[3], rules[2]
+        names = [item["name"] for item in rules]
+        hot, territory = names.index("hot-enterprise"), names.index("by-territory")
+        rules[hot], rules[territory] = rules[territory], rules[hot]
         rules.insert(1, {"name": "vip", "when": {"attributes.vip": True}, "strategy": "least_loaded",
                          "pool": {"team": "enterprise"}})
         rule(data, "catch-all")["strategy"] = "least_loaded"
@@ -87,8 +89,9 @@ def test_rules_added_removed_reordered_and_changed() -> None:
     assert "Routing rule vip added at position 2: when {attributes.vip: true}, least_loaded from team enterprise." in lines
     assert ("Routing rule named-account removed (was at position 2: when {email: {free_domain: false}}, owner)."
             in lines)
-    assert ("Routing rules are tried in a new order: returning-person, by-territory, hot-enterprise, catch-all "
-            "(was returning-person, hot-enterprise, by-territory, catch-all).") in lines
+    assert ("Routing rules are tried in a new order: returning-person, by-territory, enterprise-by-territory, "
+            "hot-enterprise, catch-all (was returning-person, hot-enterprise, enterprise-by-territory, by-territory, "
+            "catch-all).") in lines
     assert "Routing rule catch-all: strategy changes from round_robin to least_loaded." in lines
     assert ("Routing rule returning-person: applies when {known_owner: true, source: web} instead of "
             "{known_owner: true}.") in lines

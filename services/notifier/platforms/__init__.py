@@ -29,6 +29,7 @@ MAX_LABEL_CHARS = 40
 # Truncating a URL breaks it, so an over-long link is dropped instead. Slack buttons
 # accept 3000 chars; 1000 keeps WeCom's 4096-byte markdown reachable at the smallest cap.
 MAX_URL_CHARS = 1000
+MAX_LINK_TEXT_CHARS = 40  # a button's label; Slack allows 75
 # Per-field character caps tried in order until the rendered message fits.
 _CAPS: tuple[int, ...] = (4000, 1000, 300, 100, 40, 10)
 
@@ -48,10 +49,14 @@ class ChatMessage:
     facts: tuple[tuple[str, str], ...]
     url: str | None
     text: str = ""
+    link_text: str = "Open in Leadrelay"  # the label of the button or link to ``url``
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown message kind {self.kind!r}")
+        # Not clipped by `fit`, and a markdown link's label on WeCom: short, one line, no brackets.
+        if not 0 < len(self.link_text) <= MAX_LINK_TEXT_CHARS or any(c in self.link_text for c in "[]()<>\n"):
+            raise ValueError(f"link text must be 1-{MAX_LINK_TEXT_CHARS} chars without brackets or newlines")
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ def _payload(message: ChatMessage, c: Clipped) -> dict[str, Any]:
             "title": title,
             "text": text,
             "btnOrientation": "0",
-            "singleTitle": "Open in Leadrelay",
+            "singleTitle": message.link_text,
             "singleURL": c.url,
         }
         return {"msgtype": "actionCard", "actionCard": card}

@@ -75,7 +75,7 @@ def _payload(message: ChatMessage, c: Clipped) -> dict[str, Any]:
         elements.append({"tag": "div", "fields": fields})
     if c.url:
         # Custom-bot cards support URL jumps only, no callbacks [C].
-        button = {"tag": "button", "text": _plain("Open in Leadrelay"), "url": c.url, "type": "primary", "value": {}}
+        button = {"tag": "button", "text": _plain(message.link_text), "url": c.url, "type": "primary", "value": {}}
         elements.append({"tag": "action", "actions": [button]})
     header = {"title": _plain(c.title), "template": _TEMPLATE.get(message.kind, "grey")}
     return {"msg_type": "interactive", "card": {"header": header, "elements": elements}}

@@ -58,7 +58,7 @@ def _payload(message: ChatMessage, c: Clipped) -> dict[str, Any]:
     if c.url:
         button = {
             "type": "button",
-            "text": {"type": "plain_text", "text": "Open in Leadrelay"},
+            "text": {"type": "plain_text", "text": message.link_text},
             "action_id": "open_lead",
             "value": message.lead_id,
             "url": c.url,

@@ -66,7 +66,7 @@ def _payload(message: ChatMessage, c: Clipped) -> dict[str, Any]:
     }
     if c.url:
         # Incoming webhooks reject Action.Submit; OpenUrl is a plain link (PLATFORMS.md §2.2).
-        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open in Leadrelay", "url": c.url}]
+        card["actions"] = [{"type": "Action.OpenUrl", "title": message.link_text, "url": c.url}]
     return {
         "type": "message",
         "attachments": [

@@ -53,7 +53,7 @@ def _markdown(message: ChatMessage, c: Clipped) -> str:
     if c.url:
         # Percent-encode what would end the markdown link target early.
         target = c.url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
-        lines.append(f"[Open in Leadrelay]({target})")
+        lines.append(f"[{markdown_inline(message.link_text)}]({target})")
     return "\n".join(lines)
 
 
