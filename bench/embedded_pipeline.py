@@ -22,9 +22,9 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared import schema  # noqa: E402
-from shared.bootstrap import build_app, build_runtime, create_source, prepare_embedded, run_services  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from leadrelay.shared import schema  # noqa: E402
+from leadrelay.shared.settings import Settings  # noqa: E402
+from leadrelay.shared.shell.bootstrap import build_app, build_runtime, create_source, prepare_embedded, run_services  # noqa: E402
 
 
 def bare_sqlite_commits(path: Path, count: int = 500) -> float:

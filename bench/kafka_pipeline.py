@@ -40,9 +40,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared import logging as logs  # noqa: E402
-from shared import schema  # noqa: E402
-from shared.bootstrap import (  # noqa: E402
+from leadrelay.shared import logging as logs  # noqa: E402
+from leadrelay.shared import schema  # noqa: E402
+from leadrelay.shared.adapters.sql.migrate import upgrade  # noqa: E402
+from leadrelay.shared.settings import Settings  # noqa: E402
+from leadrelay.shared.shell.bootstrap import (  # noqa: E402
     apply_policy,
     build_app,
     build_runtime,
@@ -51,9 +53,7 @@ from shared.bootstrap import (  # noqa: E402
     ensure_topics,
     run_services,
 )
-from shared.migrate import upgrade  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from shared.topics import all_topics  # noqa: E402
+from leadrelay.shared.topics import all_topics  # noqa: E402
 
 console = Console(stderr=True)
 PAYLOAD = b"x" * 600  # about the size of a lead.received envelope

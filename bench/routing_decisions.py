@@ -39,13 +39,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.intake.validation import parse_lead, to_contact  # noqa: E402
-from services.router.demo_leads import generate_leads  # noqa: E402
-from services.router.routing import RepLoad, RosterState, RoutingLead, decide_route, route_lead  # noqa: E402
-from services.router.simulation import SimLead, simulate  # noqa: E402
-from services.scoring.scoring import score_lead  # noqa: E402
-from shared.facts import lead_facts  # noqa: E402
-from shared.policy import Policy, load_policy, policy_from_dict  # noqa: E402
+from leadrelay.services.intake.validation import parse_lead, to_contact  # noqa: E402
+from leadrelay.services.router.routing import RepLoad, RosterState, RoutingLead, decide_route, route_lead  # noqa: E402
+from leadrelay.services.scoring.scoring import score_lead  # noqa: E402
+from leadrelay.shared.lab.demo_leads import generate_leads  # noqa: E402
+from leadrelay.shared.lab.simulation import SimLead, simulate  # noqa: E402
+from leadrelay.shared.policy import Policy, load_policy, policy_from_dict  # noqa: E402
+from leadrelay.shared.policy.facts import lead_facts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 INDUSTRIES = ["manufacturing", "software", "retail", "finance", "education", "automotive", "energy", "healthcare",

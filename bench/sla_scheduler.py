@@ -28,11 +28,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.router.scheduler import SlaScheduler  # noqa: E402
-from shared.adapters.sql_store import SqlStore  # noqa: E402
-from shared.bootstrap import bundled_policy_text  # noqa: E402
-from shared.metrics import Metrics  # noqa: E402
-from shared.migrate import upgrade  # noqa: E402
+from leadrelay.services.router.scheduler import SlaScheduler  # noqa: E402
+from leadrelay.shared.adapters.sql.migrate import upgrade  # noqa: E402
+from leadrelay.shared.adapters.sql.store import SqlStore  # noqa: E402
+from leadrelay.shared.metrics import Metrics  # noqa: E402
+from leadrelay.shared.shell.bootstrap import bundled_policy_text  # noqa: E402
 
 console = Console(stderr=True)
 

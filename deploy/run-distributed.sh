@@ -54,8 +54,8 @@ log "ensuring topics on $LEADRELAY_KAFKA_BOOTSTRAP${LEADRELAY_TOPIC_PREFIX:+ (pr
 policy_rc=0
 "${PYTHON:-python3}" - <<'EOF' 2>/dev/null || policy_rc=$?
 import asyncio, sys
-from shared.bootstrap import build_runtime
-from shared.settings import Settings
+from leadrelay.shared.shell.bootstrap import build_runtime
+from leadrelay.shared.settings import Settings
 
 async def has_policy() -> bool:
     runtime = build_runtime(Settings())

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import topics
+from leadrelay.shared import topics
 
 
 def new_id() -> str:

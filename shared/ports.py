@@ -9,8 +9,8 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from shared.events import Envelope
-    from shared.policy import Policy
+    from leadrelay.shared.events import Envelope
+    from leadrelay.shared.policy import Policy
 
 
 class RetryLater(Exception):
@@ -19,6 +19,12 @@ class RetryLater(Exception):
 
 class BusUnavailable(Exception):
     """The event log could not durably store an event; the caller must not claim it did."""
+
+
+class StoreUnavailable(Exception):
+    """The database is unreachable (down, restarting, connection lost), as opposed to a problem
+    with what was asked of it. Callers wait and retry (consumers) or answer 503 (HTTP); the
+    store adapter translates its driver's errors into this, so nothing above it knows a driver."""
 
 
 @dataclass(frozen=True)

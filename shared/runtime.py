@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.clock import Clock
-from shared.metrics import Metrics
-from shared.ports import Bus, Store
-from shared.settings import Settings
+from leadrelay.shared.clock import Clock
+from leadrelay.shared.metrics import Metrics
+from leadrelay.shared.ports import Bus, Store
+from leadrelay.shared.settings import Settings
 
 
 @dataclass

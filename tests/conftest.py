@@ -14,15 +14,23 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from shared.bootstrap import apply_policy, build_app, build_runtime, create_source, prepare_embedded, run_services
-from shared.clock import Clock, system_clock
-from shared.migrate import upgrade
-from shared.runtime import Runtime
-from shared.security import TOKEN_PREFIX, hash_secret, new_secret, visible_prefix
-from shared.settings import Settings
+from leadrelay.shared.adapters.sql.migrate import upgrade
+from leadrelay.shared.clock import Clock, system_clock
+from leadrelay.shared.runtime import Runtime
+from leadrelay.shared.security import TOKEN_PREFIX, hash_secret, new_secret, visible_prefix
+from leadrelay.shared.settings import Settings
+from leadrelay.shared.shell.bootstrap import (
+    apply_policy,
+    build_app,
+    build_runtime,
+    create_source,
+    prepare_embedded,
+    run_services,
+)
 from tests.platforms.fake_chat import FakeChat
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -145,9 +153,23 @@ async def scratch_database() -> AsyncIterator[str]:
         await asyncio.to_thread(upgrade, url)
         yield url
     finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await drop_database(admin, name)
         await admin.dispose()
+
+
+async def drop_database(admin: AsyncEngine, name: str) -> None:
+    """Drops a scratch database. An autovacuum worker that just started on it is a superuser's
+    process that FORCE may not terminate ("must be a member of the role whose process is being
+    terminated"); it finishes within moments, so try again."""
+    for attempt in range(20):
+        try:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except ProgrammingError as exc:
+            if "pg_signal_backend" not in str(exc) or attempt == 19:
+                raise
+            await asyncio.sleep(0.25)
 
 
 def distributed_settings(database_url: str, prefix: str) -> Settings:

@@ -14,11 +14,11 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from shared.events import Envelope, LeadContact, LeadReceived, new_id
-from shared.identity import identity_key
-from shared.ports import BusUnavailable
-from shared.problems import Conflict, ServiceUnavailable
-from shared.runtime import Runtime
+from leadrelay.shared.events import Envelope, LeadContact, LeadReceived, new_id
+from leadrelay.shared.identity import identity_key
+from leadrelay.shared.ports import BusUnavailable
+from leadrelay.shared.problems import Conflict, ServiceUnavailable
+from leadrelay.shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import orjson
 
-from services.intake.validation import LeadIn
-from shared.security import constant_time_equal
+from leadrelay.services.intake.validation import LeadIn
+from leadrelay.shared.security import constant_time_equal
 
 GRAPH_URL = "https://graph.facebook.com/v21.0"
 

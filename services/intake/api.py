@@ -10,8 +10,8 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
-from services.intake.accept import accept_lead
-from services.intake.ad_platforms import (
+from leadrelay.services.intake.accept import accept_lead
+from leadrelay.services.intake.ad_platforms import (
     GRAPH_URL,
     fetch_meta_lead,
     fingerprint,
@@ -22,11 +22,18 @@ from services.intake.ad_platforms import (
     meta_signature_valid,
     secret,
 )
-from services.intake.validation import parse_lead, to_contact
-from shared.http import PrincipalDep, RuntimeDep
-from shared.problems import Forbidden, InvalidField, PayloadTooLarge, Problem, Unauthorized, UnsupportedMediaType
-from shared.runtime import Runtime
-from shared.security import constant_time_equal
+from leadrelay.services.intake.validation import parse_lead, to_contact
+from leadrelay.shared.problems import (
+    Forbidden,
+    InvalidField,
+    PayloadTooLarge,
+    Problem,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from leadrelay.shared.runtime import Runtime
+from leadrelay.shared.security import constant_time_equal
+from leadrelay.shared.web.deps import PrincipalDep, RuntimeDep
 
 
 class LeadAccepted(BaseModel):

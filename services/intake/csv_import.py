@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from services.intake.accept import accept_lead
-from services.intake.validation import LeadIn, parse_lead, to_contact
-from shared.problems import Problem
-from shared.runtime import Runtime
+from leadrelay.services.intake.accept import accept_lead
+from leadrelay.services.intake.validation import LeadIn, parse_lead, to_contact
+from leadrelay.shared.problems import Problem
+from leadrelay.shared.runtime import Runtime
 
 KNOWN_COLUMNS = set(LeadIn.model_fields) - {"attributes"}
 

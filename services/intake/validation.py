@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.events import LeadContact
-from shared.identity import InvalidContact, country_code, normalise_email, normalise_phone
-from shared.problems import InvalidField
+from leadrelay.shared.events import LeadContact
+from leadrelay.shared.identity import InvalidContact, country_code, normalise_email, normalise_phone
+from leadrelay.shared.problems import InvalidField
 
 MAX_ATTRIBUTES = 50
 

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.notifier.messages import Handover, LeadCard, Reader, Role, language_of, lead_message, message_to_json
-from shared.events import Envelope, LeadAssigned, SlaEvent
-from shared.policy import Policy
-from shared.ports import UnitOfWork
+from leadrelay.services.notifier.messages import (
+    Handover,
+    LeadCard,
+    Reader,
+    Role,
+    language_of,
+    lead_message,
+    message_to_json,
+)
+from leadrelay.shared.events import Envelope, LeadAssigned, SlaEvent
+from leadrelay.shared.policy import Policy
+from leadrelay.shared.ports import UnitOfWork
 
 _SLA_KINDS = {"remind": "reminder", "escalate": "escalation", "breach": "escalation", "reassign": "reassigned",
               "recycle": "recycled", "offer_expired": "reassigned"}

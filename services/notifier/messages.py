@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from services.notifier.platforms import ChatMessage
+from leadrelay.services.notifier.platforms import ChatMessage
 
 Language = Literal["en", "zh"]
 Role = Literal["owner", "previous_owner", "watcher"]

@@ -18,18 +18,18 @@ from typing import Any
 
 import httpx
 
-from services.notifier.messages import message_from_json
-from services.notifier.platforms import (
+from leadrelay.services.notifier.messages import message_from_json
+from leadrelay.services.notifier.platforms import (
     ChatDestination,
     DeliveryResult,
     build_request,
     interpret_response,
     interpret_transport_error,
 )
-from shared.clock import as_utc
-from shared.metrics import Metrics
-from shared.policy import Policy
-from shared.ports import Store
+from leadrelay.shared.clock import as_utc
+from leadrelay.shared.metrics import Metrics
+from leadrelay.shared.policy import Policy
+from leadrelay.shared.ports import Store
 
 log = logging.getLogger(__name__)
 

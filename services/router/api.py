@@ -9,17 +9,17 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.router.assignment import reassign, today
-from services.router.clocks import owner_calendar
-from services.router.sla import time_to_first_touch, which_clocks_stop
-from shared.clock import as_utc
-from shared.events import Envelope, LeadActivity
-from shared.http import PrincipalDep, RuntimeDep
-from shared.policy import Policy, PolicyError, load_policy
-from shared.ports import UnitOfWork
-from shared.problems import Conflict, Forbidden, InvalidField, NotFound, UnsupportedMediaType
-from shared.runtime import Runtime
-from shared.security import Principal
+from leadrelay.services.router.assignment import reassign, today
+from leadrelay.services.router.clocks import owner_calendar
+from leadrelay.services.router.sla import time_to_first_touch, which_clocks_stop
+from leadrelay.shared.clock import as_utc
+from leadrelay.shared.events import Envelope, LeadActivity
+from leadrelay.shared.policy import Policy, PolicyError, load_policy
+from leadrelay.shared.ports import UnitOfWork
+from leadrelay.shared.problems import Conflict, Forbidden, InvalidField, NotFound, UnsupportedMediaType
+from leadrelay.shared.runtime import Runtime
+from leadrelay.shared.security import Principal
+from leadrelay.shared.web.deps import PrincipalDep, RuntimeDep
 
 
 def team_reps(policy: Policy | None, manager_id: str | None) -> set[str]:

@@ -10,11 +10,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.router.clocks import clock_steps, first_touch_deadline
-from shared.clock import as_utc
-from shared.events import Envelope, LeadAssigned, SlaEvent
-from shared.policy import Policy
-from shared.ports import UnitOfWork
+from leadrelay.services.router.clocks import clock_steps, first_touch_deadline
+from leadrelay.shared.clock import as_utc
+from leadrelay.shared.events import Envelope, LeadAssigned, SlaEvent
+from leadrelay.shared.policy import Policy
+from leadrelay.shared.ports import UnitOfWork
 
 # A lead in one of these states counts against its owner's open capacity.
 OPEN_STATES = ("offered", "assigned", "accepted", "contacted")

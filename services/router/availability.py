@@ -14,8 +14,8 @@ from functools import lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from services.router.business_hours import BusinessCalendar, _window
-from shared.policy import WEEKDAYS, Absence, BusinessHours, Policy, Rep, WorkingHours
+from leadrelay.services.router.business_hours import BusinessCalendar, day_window
+from leadrelay.shared.policy import WEEKDAYS, Absence, BusinessHours, Policy, Rep, WorkingHours
 
 
 class RepLoad(NamedTuple):
@@ -50,19 +50,19 @@ def why_unavailable(rep: Rep, policy: Policy, load: RepLoad, now: datetime) -> R
         return _paused
     profile = _profiles.get((id(rep), id(policy)))
     if profile is None or profile.rep is not rep or profile.policy is not policy:
-        profile = _profile(rep, policy)
+        profile = profile_of(rep, policy)
     return _why_unavailable(profile, load, now)
 
 
-def why_unavailable_of(profile: _Profile, load: RepLoad, now: datetime) -> Reason | None:
-    """:func:`why_unavailable` for the rep and policy of ``profile`` (from :func:`_profile`),
+def why_unavailable_of(profile: AvailabilityProfile, load: RepLoad, now: datetime) -> Reason | None:
+    """:func:`why_unavailable` for the rep and policy of ``profile`` (from :func:`profile_of`),
     for a caller that keeps the profiles of the reps it asks about."""
     if profile.rep.paused:
         return _paused
     return _why_unavailable(profile, load, now)
 
 
-def _why_unavailable(profile: _Profile, load: RepLoad, now: datetime) -> Reason | None:
+def _why_unavailable(profile: AvailabilityProfile, load: RepLoad, now: datetime) -> Reason | None:
     for start, end, absence in profile.absences:
         if start <= now < end:
             return lambda: f"out of office until {absence.until()}"
@@ -96,7 +96,7 @@ def _paused() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Profile:
+class AvailabilityProfile:
     rep: Rep
     policy: Policy
     tz: ZoneInfo
@@ -107,16 +107,16 @@ class _Profile:
 
 
 _PROFILE_LIMIT = 65_536
-_profiles: dict[tuple[int, int], _Profile] = {}
+_profiles: dict[tuple[int, int], AvailabilityProfile] = {}
 
 
-def _profile(rep: Rep, policy: Policy) -> _Profile:
+def profile_of(rep: Rep, policy: Policy) -> AvailabilityProfile:
     found = _profiles.get((id(rep), id(policy)))
     if found is not None and found.rep is rep and found.policy is policy:
         return found
     tz = policy.timezone_of(rep)
     hours = rep.working_hours
-    profile = _Profile(
+    profile = AvailabilityProfile(
         rep=rep,
         policy=policy,
         tz=tz,
@@ -177,7 +177,7 @@ def _timestamp(now: datetime) -> float:
     return instant
 
 
-def _off_shift(profile: _Profile, now: datetime) -> Reason | None:
+def _off_shift(profile: AvailabilityProfile, now: datetime) -> Reason | None:
     tz = profile.tz
     local = _local(now, tz)
     if profile.week is not None:
@@ -204,7 +204,7 @@ _BUSINESS_SHIFTS_LIMIT = 256
 _business_shifts: dict[tuple[datetime, int], tuple[BusinessCalendar, Reason | None]] = {}
 
 
-def _business_off_shift(profile: _Profile, calendar: BusinessCalendar, local: datetime, now: datetime) -> Reason | None:
+def _business_off_shift(profile: AvailabilityProfile, calendar: BusinessCalendar, local: datetime, now: datetime) -> Reason | None:
     tz = profile.tz
     day = local.date()
     instant = _timestamp(now)
@@ -248,7 +248,7 @@ def _windows_around(calendar: BusinessCalendar, day: date) -> tuple[tuple[dateti
     found = _windows.get((id(calendar), day))
     if found is not None and found[0] is calendar:
         return found[1]
-    windows = (_window(calendar, day + offset * _ONE_DAY) for offset in (-1, 0, 1))
+    windows = (day_window(calendar, day + offset * _ONE_DAY) for offset in (-1, 0, 1))
     around = tuple(window for window in windows if window is not None)
     if len(_windows) >= _WINDOWS_LIMIT:
         _windows.clear()

@@ -154,7 +154,7 @@ def is_open(cal: BusinessCalendar, at: datetime) -> bool:
     day = at.astimezone(cal.zone).date()
     # Neighbouring days too: where a clock change crosses midnight, an instant's local
     # date can differ from the day whose hours contain it.
-    windows = (_window(cal, day + offset * _ONE_DAY) for offset in (-1, 0, 1))
+    windows = (day_window(cal, day + offset * _ONE_DAY) for offset in (-1, 0, 1))
     return any(w is not None and w[0] <= at < w[1] for w in windows)
 
 
@@ -219,7 +219,7 @@ def _windows(
     floor = after
     closed_for = 0
     while last_day is None or day <= last_day:
-        window = _window(cal, day)
+        window = day_window(cal, day)
         day += _ONE_DAY
         if window is not None:
             opens = max(window[0], floor)
@@ -234,7 +234,7 @@ def _windows(
             raise ValueError(f"calendar stays closed for over {_MAX_CLOSED_DAYS} days after {after}")
 
 
-def _window(cal: BusinessCalendar, day: date) -> tuple[datetime, datetime] | None:
+def day_window(cal: BusinessCalendar, day: date) -> tuple[datetime, datetime] | None:
     """The UTC instants at which ``day``'s opening hours begin and end, if it opens."""
     if not cal.is_workday(day):
         return None

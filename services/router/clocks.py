@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from services.router.availability import business_calendar
-from services.router.business_hours import BusinessCalendar
-from services.router.sla import RECYCLE_STEP, ClockStep, plan_clock
-from shared.policy import Policy, Rep
+from leadrelay.services.router.availability import business_calendar
+from leadrelay.services.router.business_hours import BusinessCalendar
+from leadrelay.services.router.sla import RECYCLE_STEP, ClockStep, plan_clock
+from leadrelay.shared.policy import Policy, Rep
 
 DAY = timedelta(days=1)
 

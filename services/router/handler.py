@@ -7,15 +7,15 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from services.router.assignment import emit_assigned, initial_state, start_clocks, start_offer, today
-from services.router.clocks import first_touch_deadline
-from services.router.routing import RepLoad, RosterState, RoutingDecision, RoutingLead, decide_route
-from shared.clock import as_utc
-from shared.events import Envelope, LeadAssigned, LeadContact, LeadQualified
-from shared.facts import lead_facts
-from shared.metrics import Metrics
-from shared.policy import Policy
-from shared.ports import UnitOfWork
+from leadrelay.services.router.assignment import emit_assigned, initial_state, start_clocks, start_offer, today
+from leadrelay.services.router.clocks import first_touch_deadline
+from leadrelay.services.router.routing import RepLoad, RosterState, RoutingDecision, RoutingLead, decide_route
+from leadrelay.shared.clock import as_utc
+from leadrelay.shared.events import Envelope, LeadAssigned, LeadContact, LeadQualified
+from leadrelay.shared.metrics import Metrics
+from leadrelay.shared.policy import Policy
+from leadrelay.shared.policy.facts import lead_facts
+from leadrelay.shared.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -42,20 +42,20 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-from services.router import strategies
-from services.router.availability import (
+from leadrelay.services.router import strategies
+from leadrelay.services.router.availability import (
     IDLE,
     Reason,
     RepLoad,
-    _profile,
     describe_load,
+    profile_of,
     why_unavailable,
     why_unavailable_of,
 )
-from services.router.strategies import Pick
-from shared.conditions import domain_of
-from shared.identity import is_free_email_domain
-from shared.policy import WILDCARD, MatchDimension, Policy, Rep, RoutingRule, Team, normalise_domain
+from leadrelay.services.router.strategies import Pick
+from leadrelay.shared.identity import is_free_email_domain
+from leadrelay.shared.policy import WILDCARD, MatchDimension, Policy, Rep, RoutingRule, Team, normalise_domain
+from leadrelay.shared.policy.conditions import domain_of
 
 __all__ = [
     "CandidateVerdict",
@@ -517,7 +517,7 @@ class _PolicyIndex:
         return _RulePool(
             ring=tuple(ring),
             ring_ids=tuple(rep.id for rep in ring),
-            judges=tuple((rep, rep.id, _profile(rep, self.policy)) for rep in ring),
+            judges=tuple((rep, rep.id, profile_of(rep, self.policy)) for rep in ring),
             picker=rule.picker,
             weights={rep.id: rep.weight for rep in ring},
             backing=backing,

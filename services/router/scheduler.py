@@ -16,14 +16,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from services.router.assignment import OPEN_STATES, emit_sla, reassign, recycle, sla_envelope
-from services.router.availability import IDLE, unavailability
-from services.router.handler import pass_offer_on
-from shared.clock import as_utc
-from shared.events import Envelope
-from shared.metrics import Metrics
-from shared.policy import Policy
-from shared.ports import Store, UnitOfWork
+from leadrelay.services.router.assignment import OPEN_STATES, emit_sla, reassign, recycle, sla_envelope
+from leadrelay.services.router.availability import IDLE, unavailability
+from leadrelay.services.router.handler import pass_offer_on
+from leadrelay.shared.clock import as_utc
+from leadrelay.shared.events import Envelope
+from leadrelay.shared.metrics import Metrics
+from leadrelay.shared.policy import Policy
+from leadrelay.shared.ports import Store, UnitOfWork
 
 log = logging.getLogger(__name__)
 

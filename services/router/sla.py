@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Literal
 
-from services.router.business_hours import BusinessCalendar, add_business_time, business_time_between
+from leadrelay.services.router.business_hours import BusinessCalendar, add_business_time, business_time_between
 
 __all__ = [
     "CLOCK_KINDS",

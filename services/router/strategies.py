@@ -26,7 +26,7 @@ from functools import lru_cache
 from statistics import median
 from typing import Any
 
-from services.router.availability import IDLE, RepLoad
+from leadrelay.services.router.availability import IDLE, RepLoad
 
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
 

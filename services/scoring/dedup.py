@@ -24,8 +24,8 @@ from typing import Any
 
 from rapidfuzz import fuzz, utils
 
-from shared.events import LeadContact
-from shared.identity import identity_keys
+from leadrelay.shared.events import LeadContact
+from leadrelay.shared.identity import identity_keys
 
 __all__ = [
     "CONTACT_FIELDS",
@@ -109,7 +109,7 @@ def candidate_keys(
 
     All, not just the partition key: a returning person with the same phone but a new email
     must still be found. Expects a normalised email and an E.164 phone. The first key equals
-    ``shared.identity.identity_key(...)``. Raises InvalidContact when the lead has no key at all.
+    ``leadrelay.shared.identity.identity_key(...)``. Raises InvalidContact when the lead has no key at all.
     """
     return identity_keys(email_norm, phone, source, external_id, salt)
 

@@ -6,13 +6,13 @@ import dataclasses
 import logging
 from typing import Any
 
-from services.scoring.dedup import PersonRecord, candidate_keys, merge_person
-from services.scoring.scoring import score_lead
-from shared.clock import Clock, as_utc
-from shared.events import Envelope, LeadQualified, LeadReceived, ScoreReason, new_id
-from shared.facts import lead_facts
-from shared.metrics import Metrics
-from shared.ports import RetryLater, UnitOfWork
+from leadrelay.services.scoring.dedup import PersonRecord, candidate_keys, merge_person
+from leadrelay.services.scoring.scoring import score_lead
+from leadrelay.shared.clock import Clock, as_utc
+from leadrelay.shared.events import Envelope, LeadQualified, LeadReceived, ScoreReason, new_id
+from leadrelay.shared.metrics import Metrics
+from leadrelay.shared.policy.facts import lead_facts
+from leadrelay.shared.ports import RetryLater, UnitOfWork
 
 log = logging.getLogger(__name__)
 

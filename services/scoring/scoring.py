@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from shared.policy import Grade, ScoringPolicy
+from leadrelay.shared.policy import Grade, ScoringPolicy
 
 
 class Reason(NamedTuple):

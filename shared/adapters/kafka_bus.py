@@ -26,8 +26,8 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
-from shared.events import Envelope
-from shared.ports import BusUnavailable, Delivery
+from leadrelay.shared.events import Envelope
+from leadrelay.shared.ports import BusUnavailable, Delivery
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import select, update
 
-from shared import schema as t
-from shared.adapters.sql_store import SqlStore
-from shared.events import Envelope
-from shared.ports import BusUnavailable, Delivery
+from leadrelay.shared.adapters.sql import schema as t
+from leadrelay.shared.adapters.sql.store import SqlStore
+from leadrelay.shared.events import Envelope
+from leadrelay.shared.ports import BusUnavailable, Delivery
 
 # Another process (a CLI import) may append to the file; nothing wakes us for that, so poll.
 _POLL_INTERVAL_S = 0.5

@@ -13,10 +13,10 @@ import logging
 
 from sqlalchemy import select, text, update
 
-from shared import schema as t
-from shared.adapters.kafka_bus import KafkaBus
-from shared.adapters.sql_store import SqlStore, as_utc
-from shared.metrics import Metrics
+from leadrelay.shared.adapters.kafka_bus import KafkaBus
+from leadrelay.shared.adapters.sql import schema as t
+from leadrelay.shared.adapters.sql.store import SqlStore, as_utc
+from leadrelay.shared.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

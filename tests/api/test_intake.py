@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from shared import schema
+from leadrelay.shared.adapters.sql import schema
 
 LEAD = {"email": "Jane.Doe+ads@Example.com", "name": "Jane Doe", "company": "ACME", "country": "CN",
         "phone": "138 0013 8000", "title": "CTO", "employees": 800}
@@ -124,7 +124,7 @@ async def test_the_email_is_normalised_and_the_phone_is_e164(embedded):
 
 
 async def test_a_source_reads_its_own_leads_but_not_another_sources(embedded):
-    from shared.bootstrap import create_source
+    from leadrelay.shared.shell.bootstrap import create_source
 
     lead_id = (await embedded.post_lead(LEAD)).json()["lead_id"]
     await embedded.wait_for(lead_id)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.router.scheduler import SlaScheduler
-from shared.bootstrap import build_runtime
-from shared.settings import Settings
+from leadrelay.services.router.scheduler import SlaScheduler
+from leadrelay.shared.settings import Settings
+from leadrelay.shared.shell.bootstrap import build_runtime
 from tests.conftest import FakeClock, Pipeline, start_pipeline, stop_pipeline
 
 POOL_POLICY = """

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from shared import schema
-from shared.bootstrap import apply_policy, build_app, build_runtime, create_source, ensure_topics
-from shared.runtime import Runtime
+from leadrelay.shared.adapters.sql import schema
+from leadrelay.shared.runtime import Runtime
+from leadrelay.shared.shell.bootstrap import apply_policy, build_app, build_runtime, create_source, ensure_topics
 from tests.conftest import distributed_settings, policy_text, scratch_database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ class Stack:
 
     def start(self, service: str, **extra_env: str) -> subprocess.Popen:
         log = self.logs / f"{service}-{len(self.processes)}.log"
-        process = subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", service],
+        process = subprocess.Popen([sys.executable, "-m", "leadrelay.shared.shell.cli", "serve", service],
                                    env={**self.env, **extra_env}, stdout=subprocess.DEVNULL,
                                    stderr=log.open("ab"), cwd=REPO)
         self.processes.append((str(log), process))

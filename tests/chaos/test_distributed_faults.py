@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.bootstrap import run_services
+from leadrelay.shared.shell.bootstrap import run_services
 from tests.chaos.harness import REPO, Stack, distributed_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]

@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from shared.bootstrap import build_app, build_runtime
-from shared.cli import app
-from shared.settings import Settings
+from leadrelay.shared.settings import Settings
+from leadrelay.shared.shell.bootstrap import build_app, build_runtime
+from leadrelay.shared.shell.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "shared" / "example_policy.yaml"

@@ -5,7 +5,7 @@ from importlib import metadata
 
 from typer.testing import CliRunner
 
-from shared.cli import app
+from leadrelay.shared.shell.cli import app
 
 runner = CliRunner()
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shared import cli
-from shared.cli import app
+from leadrelay.shared.shell import cli
+from leadrelay.shared.shell.cli import app
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from shared.cli import app
+from leadrelay.shared.shell.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "shared" / "example_policy.yaml"

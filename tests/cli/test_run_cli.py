@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from shared.bootstrap import build_app, build_runtime
-from shared.cli import app
-from shared.settings import Settings
+from leadrelay.shared.settings import Settings
+from leadrelay.shared.shell.bootstrap import build_app, build_runtime
+from leadrelay.shared.shell.cli import app
 
 runner = CliRunner()
 
@@ -42,7 +42,7 @@ class Running:
     def __init__(self, data: Path) -> None:
         env = {**os.environ, "LEADRELAY_LOG_LEVEL": "WARNING"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "run", "--port", "0", "--data-dir", str(data)],
+            [sys.executable, "-m", "leadrelay.shared.shell.cli", "run", "--port", "0", "--data-dir", str(data)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=data.parent)
         self.stderr: list[str] = []
 

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.schema import metadata
+from leadrelay.shared.adapters.sql.schema import metadata
 from tests.conftest import scratch_database
 
 

@@ -29,13 +29,13 @@ def free_port() -> int:
 
 
 def leadrelay(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args, "--data-dir", str(data_dir)],
+    return subprocess.run([sys.executable, "-m", "leadrelay.shared.shell.cli", *args, "--data-dir", str(data_dir)],
                           capture_output=True, text=True, check=True, timeout=60)
 
 
 class Server:
     def __init__(self, data_dir: Path, policy: Path, port: int, log: Path) -> None:
-        self.args = [sys.executable, "-m", "shared.cli", "run", "--data-dir", str(data_dir),
+        self.args = [sys.executable, "-m", "leadrelay.shared.shell.cli", "run", "--data-dir", str(data_dir),
                      "--policy", str(policy), "--port", str(port)]
         self.url = f"http://127.0.0.1:{port}"
         self.log = log

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from shared.logging import JsonFormatter, redact
+from leadrelay.shared.logging import JsonFormatter, redact
 from tests.e2e.test_pipeline import wait_for_messages
 
 EMAIL = "zhang.san.private@example.org"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from shared.clock import as_utc
+from leadrelay.shared.clock import as_utc
 from tests.conftest import FakeClock, Pipeline, policy_text, running_pipeline
 
 FEISHU_SECRET, DINGTALK_SECRET = "feishu-secret", "SECdingtalk-secret"

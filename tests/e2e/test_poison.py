@@ -6,9 +6,9 @@ import asyncio
 
 from sqlalchemy import select
 
-from shared import schema
-from shared.events import Envelope, LeadContact, LeadQualified
-from shared.redrive import redrive
+from leadrelay.shared.adapters.sql import schema
+from leadrelay.shared.events import Envelope, LeadContact, LeadQualified
+from leadrelay.shared.shell.redrive import redrive
 from tests.conftest import Pipeline
 
 
@@ -81,8 +81,8 @@ async def test_a_redriven_event_is_processed_once_its_cause_is_fixed(pipeline: P
 async def test_a_lead_posted_before_any_policy_waits_for_one_instead_of_being_dead_lettered(tmp_path, chat):
     import httpx
 
-    from shared.bootstrap import apply_policy, build_app, build_runtime, create_source, run_services
-    from shared.settings import Settings
+    from leadrelay.shared.settings import Settings
+    from leadrelay.shared.shell.bootstrap import apply_policy, build_app, build_runtime, create_source, run_services
     from tests.conftest import policy_text
 
     runtime = build_runtime(Settings(data_dir=tmp_path / "data"))

@@ -7,7 +7,7 @@ import asyncio
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from services.notifier.chat_sink import message_lines
+from leadrelay.services.notifier.chat_sink import message_lines
 from tests.conftest import FakeClock, Pipeline, chat_messages_for, policy_text, running_pipeline
 from tests.e2e.test_sla import admin_view, scheduler_pass
 

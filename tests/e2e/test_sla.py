@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from services.router.scheduler import SlaScheduler
-from shared import schema
-from shared.adapters.sql_store import SqlStore
-from shared.bootstrap import build_runtime
-from shared.settings import Settings
+from leadrelay.services.router.scheduler import SlaScheduler
+from leadrelay.shared.adapters.sql import schema
+from leadrelay.shared.adapters.sql.store import SqlStore
+from leadrelay.shared.settings import Settings
+from leadrelay.shared.shell.bootstrap import build_runtime
 from tests.conftest import Pipeline, chat_messages_for, start_pipeline, stop_pipeline
 
 HOT = {"email": "boss@bigfactory.cn", "name": "Wang Fang", "company": "Big Factory", "title": "CEO",

@@ -8,7 +8,7 @@ import hmac
 import orjson
 import pytest
 
-from shared.bootstrap import create_source
+from leadrelay.shared.shell.bootstrap import create_source
 from tests.platforms.fake_graph import FakeGraph
 
 APP_SECRET = "meta-app-secret"

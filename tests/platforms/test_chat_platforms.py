@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 import httpx
 import pytest
 
-from services.notifier.platforms import (
+from leadrelay.services.notifier.platforms import (
     MAX_FACTS,
     PLATFORMS,
     TRANSIENT_RETRY_SECONDS,

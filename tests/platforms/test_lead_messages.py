@@ -11,9 +11,9 @@ import httpx
 import pytest
 from rich.console import Console
 
-from services.notifier.chat_sink import panel
-from services.notifier.messages import Handover, LeadCard, Reader, lead_message
-from services.notifier.platforms import PLATFORMS, ChatDestination, build_request, interpret_response
+from leadrelay.services.notifier.chat_sink import panel
+from leadrelay.services.notifier.messages import Handover, LeadCard, Reader, lead_message
+from leadrelay.services.notifier.platforms import PLATFORMS, ChatDestination, build_request, interpret_response
 from tests.platforms.fake_chat import FakeChat
 
 AT = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)

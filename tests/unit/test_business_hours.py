@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.router.business_hours import (
+from leadrelay.services.router.business_hours import (
     BusinessCalendar,
     add_business_time,
     business_time_between,

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from shared.conditions import Condition, ConditionError, explain, matches
+from leadrelay.shared.policy.conditions import Condition, ConditionError, explain, matches
 
 LEAD: dict[str, Any] = {
     "email": "wei.li@acme.cn",

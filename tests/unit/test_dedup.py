@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.scoring.dedup import (
+from leadrelay.services.scoring.dedup import (
     POSSIBLE_DUPLICATE_THRESHOLD,
     MergeResult,
     PersonRecord,
@@ -15,8 +15,8 @@ from services.scoring.dedup import (
     looks_like_same_person,
     merge_person,
 )
-from shared.events import LeadContact
-from shared.identity import identity_key
+from leadrelay.shared.events import LeadContact
+from leadrelay.shared.identity import identity_key
 
 SALT = "test-salt"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

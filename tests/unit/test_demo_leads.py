@@ -6,9 +6,9 @@ from statistics import median
 
 import pytest
 
-from services.intake.validation import parse_lead, to_contact
-from services.router.demo_leads import generate_leads
-from shared.identity import is_free_email_domain
+from leadrelay.services.intake.validation import parse_lead, to_contact
+from leadrelay.shared.identity import is_free_email_domain
+from leadrelay.shared.lab.demo_leads import generate_leads
 
 LEADS = list(generate_leads(3000, seed=7))
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.identity import (
+from leadrelay.shared.identity import (
     InvalidContact,
     country_code,
     email_domain,

@@ -8,7 +8,7 @@ import logging
 import orjson
 import pytest
 
-from shared.logging import JsonFormatter, redact
+from leadrelay.shared.logging import JsonFormatter, redact
 
 
 @pytest.mark.parametrize("line", [

@@ -9,7 +9,7 @@ import pydantic
 import pytest
 import yaml
 
-from shared.policy import (
+from leadrelay.shared.policy import (
     Policy,
     PolicyError,
     TimeOfDay,
@@ -90,7 +90,7 @@ def test_loads_the_sketch_from_the_design() -> None:
 
 
 def test_the_bundled_example_loads_and_covers_every_hour_with_a_24x7_team() -> None:
-    text = resources.files("shared").joinpath("example_policy.yaml").read_text(encoding="utf-8")
+    text = resources.files("leadrelay.shared").joinpath("example_policy.yaml").read_text(encoding="utf-8")
     policy = load_policy(text)
     all_week = "mon,tue,wed,thu,fri,sat,sun 00:00-24:00"
     round_the_clock = [rep for rep in policy.reps if rep.working_hours and rep.working_hours.describe() == all_week]

@@ -6,8 +6,8 @@ from typing import Any
 
 import yaml
 
-from services.router.policy_diff import diff_policies
-from shared.policy import Policy, load_policy, policy_from_dict
+from leadrelay.shared.lab.diff import diff_policies
+from leadrelay.shared.policy import Policy, load_policy, policy_from_dict
 
 EXAMPLE_TEXT = (Path(__file__).resolve().parents[2] / "shared" / "example_policy.yaml").read_text()
 EXAMPLE = load_policy(EXAMPLE_TEXT)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from services.router.policy_tests import CasesError, load_cases, run_cases
-from shared.policy import load_policy
+from leadrelay.shared.lab.cases import CasesError, load_cases, run_cases
+from leadrelay.shared.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = load_policy((ROOT / "shared" / "example_policy.yaml").read_text())

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from services.notifier.handler import NotifierHandler
-from services.notifier.messages import (
+from leadrelay.services.notifier.handler import NotifierHandler
+from leadrelay.services.notifier.messages import (
     Handover,
     LeadCard,
     Reader,
@@ -19,9 +19,9 @@ from services.notifier.messages import (
     message_from_json,
     message_to_json,
 )
-from services.router.clocks import first_touch_deadline
-from shared.events import Envelope, LeadAssigned
-from shared.policy import load_policy
+from leadrelay.services.router.clocks import first_touch_deadline
+from leadrelay.shared.events import Envelope, LeadAssigned
+from leadrelay.shared.policy import load_policy
 from tests.conftest import policy_text
 
 AT = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Shanghai

@@ -9,15 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.router.routing import (
+from leadrelay.services.router.routing import (
     RepLoad,
     RosterState,
     RoutingDecision,
     RoutingLead,
     decide_route,
 )
-from services.router.strategies import weighted_cycle
-from shared.policy import Policy, policy_from_dict
+from leadrelay.services.router.strategies import weighted_cycle
+from leadrelay.shared.policy import Policy, policy_from_dict
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ALWAYS = {"days": ["mon-sun"], "start": "00:00", "end": "24:00"}

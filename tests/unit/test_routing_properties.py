@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.router.routing import RepLoad, RosterState, RoutingLead, decide_route
-from shared.policy import Policy, policy_from_dict
+from leadrelay.services.router.routing import RepLoad, RosterState, RoutingLead, decide_route
+from leadrelay.shared.policy import Policy, policy_from_dict
 
 ZONES = ("Asia/Shanghai", "Asia/Tokyo", "Europe/London", "America/New_York")
 ALWAYS = {"days": ["mon-sun"], "start": "00:00", "end": "24:00"}

@@ -2,8 +2,8 @@
 
 import pytest
 
-from services.scoring.scoring import Reason, score_lead
-from shared.policy import ScoringPolicy
+from leadrelay.services.scoring.scoring import Reason, score_lead
+from leadrelay.shared.policy import ScoringPolicy
 
 SKETCH = ScoringPolicy.model_validate(
     {

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.router.business_hours import add_business_time
-from services.router.clocks import as_target, owner_calendar
-from services.router.routing import RepLoad, RosterState, RoutingLead, decide_route
-from services.router.simulation import SimLead, _Replay, gini, simulate
-from services.scoring.scoring import score_lead
-from shared.policy import Policy, load_policy, policy_from_dict
+from leadrelay.services.router.business_hours import add_business_time
+from leadrelay.services.router.clocks import as_target, owner_calendar
+from leadrelay.services.router.routing import RepLoad, RosterState, RoutingLead, decide_route
+from leadrelay.services.scoring.scoring import score_lead
+from leadrelay.shared.lab.simulation import SimLead, _Replay, gini, simulate
+from leadrelay.shared.policy import Policy, load_policy, policy_from_dict
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ALWAYS = {"days": ["mon-sun"], "start": "00:00", "end": "24:00"}

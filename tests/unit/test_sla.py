@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.router.business_hours import BusinessCalendar
-from services.router.sla import (
+from leadrelay.services.router.business_hours import BusinessCalendar
+from leadrelay.services.router.sla import (
     ClockStep,
     SlaTargets,
     plan_clock,

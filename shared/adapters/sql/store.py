@@ -21,10 +21,11 @@ from sqlalchemy import case, delete, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from shared import schema as t
-from shared.clock import Clock, as_utc, system_clock
-from shared.events import Envelope
-from shared.policy import Policy, load_policy
+from leadrelay.shared.adapters.sql import schema as t
+from leadrelay.shared.adapters.sql.errors import unavailable_on_outage
+from leadrelay.shared.clock import Clock, as_utc, system_clock
+from leadrelay.shared.events import Envelope
+from leadrelay.shared.policy import Policy, load_policy
 
 
 def create_engine(url: str, *, immediate: bool) -> AsyncEngine:
@@ -84,10 +85,12 @@ class SqlStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
-        """Commits when the block ends without an exception; rolls back otherwise."""
-        async with self._write_turn or contextlib.nullcontext(), self.engine.begin() as conn:
-            uow = UnitOfWork(conn, self)
-            yield uow
+        """Commits when the block ends without an exception; rolls back otherwise. Raises
+        StoreUnavailable when the database is away (on begin, any statement, or the commit)."""
+        with unavailable_on_outage():
+            async with self._write_turn or contextlib.nullcontext(), self.engine.begin() as conn:
+                uow = UnitOfWork(conn, self)
+                yield uow
         if uow.emitted:
             for listener in self.commit_listeners:
                 listener(uow.emitted)
@@ -96,8 +99,9 @@ class SqlStore:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[UnitOfWork]:
-        async with self.read_engine.connect() as conn:
-            yield UnitOfWork(conn, self)
+        with unavailable_on_outage():
+            async with self.read_engine.connect() as conn:
+                yield UnitOfWork(conn, self)
 
     def cached_policy(self, version: int, document: str) -> Policy:
         if version not in self._policies:

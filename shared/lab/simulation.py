@@ -2,7 +2,7 @@
 
 :func:`simulate` is pure: leads, a policy and a start time go in; a :class:`SimulationReport`
 comes out. It scores each lead with the policy's scoring rules and routes it with the same
-engine the live router uses (:func:`~services.router.routing.route_lead`), against an
+engine the live router uses (:func:`~leadrelay.services.router.routing.route_lead`), against an
 in-memory roster that moves as the live one does:
 
 - rotation cursors and fairness credits change by each decision's ``cursor_updates`` and
@@ -57,18 +57,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.router.availability import (
+from leadrelay.services.router.availability import (
     IDLE,
     RepLoad,
-    _profile,
     open_until,
+    profile_of,
     week_table,
     why_unavailable_of,
 )
-from services.router.business_hours import BusinessCalendar, add_business_time, next_open
-from services.router.clocks import as_target, owner_calendar
-from services.router.routing import RosterState, RoutingLead, route_lead
-from shared.policy import Policy, Rep
+from leadrelay.services.router.business_hours import BusinessCalendar, add_business_time, next_open
+from leadrelay.services.router.clocks import as_target, owner_calendar
+from leadrelay.services.router.routing import RosterState, RoutingLead, route_lead
+from leadrelay.shared.policy import Policy, Rep
 
 __all__ = [
     "DEFAULT_CLOSE_AFTER",
@@ -96,7 +96,7 @@ PROGRESS_EVERY = 2_000
 @dataclass(frozen=True, slots=True)
 class SimLead:
     """One lead to replay. ``facts`` are a lead's facts as intake and scoring build them
-    (:func:`shared.facts.lead_facts`: contact fields, ``source``, ``email_domain``,
+    (:func:`leadrelay.shared.policy.facts.lead_facts`: contact fields, ``source``, ``email_domain``,
     ``free_email``); ``score``, ``grade``, ``known_owner`` and ``returning`` are added by the
     simulation. ``person`` identifies the person across leads (normalised email, else phone);
     by default the facts' email, else phone."""
@@ -375,7 +375,7 @@ class _Replay:
             return  # on shift round the clock: never off hours, never late for want of hours
         profile = self.profiles.get(owner)
         if profile is None:
-            profile = self.profiles[owner] = _profile(rep, self.policy)
+            profile = self.profiles[owner] = profile_of(rep, self.policy)
         if why_unavailable_of(profile, IDLE, now) is not None:
             self.off_hours[owner] += 1  # the engine never does this: a safety check
         clock = self.clocks.get((owner, grade), _UNSEEN)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared.adapters.sql_store import SqlStore
-from shared.events import Envelope
+from leadrelay.shared.adapters.sql.store import SqlStore
+from leadrelay.shared.events import Envelope
 
 
 def key_of(payload: bytes, default: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from shared.policy import Policy
+from leadrelay.shared.policy import Policy
 
 __all__ = ["diff_policies"]
 

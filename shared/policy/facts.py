@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.events import LeadContact
-from shared.identity import email_domain, is_free_email_domain
+from leadrelay.shared.events import LeadContact
+from leadrelay.shared.identity import email_domain, is_free_email_domain
 
 
 def lead_facts(contact: LeadContact, source: str, **learned: Any) -> dict[str, Any]:

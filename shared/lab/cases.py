@@ -39,13 +39,13 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from services.router.availability import RepLoad
-from services.router.routing import RosterState, RoutingDecision, RoutingLead, decide_route
-from services.scoring.scoring import ScoreResult, score_lead
-from shared.events import LeadContact
-from shared.facts import lead_facts
-from shared.identity import InvalidContact, country_code, normalise_email, normalise_phone
-from shared.policy import Grade, Policy
+from leadrelay.services.router.availability import RepLoad
+from leadrelay.services.router.routing import RosterState, RoutingDecision, RoutingLead, decide_route
+from leadrelay.services.scoring.scoring import ScoreResult, score_lead
+from leadrelay.shared.events import LeadContact
+from leadrelay.shared.identity import InvalidContact, country_code, normalise_email, normalise_phone
+from leadrelay.shared.policy import Grade, Policy
+from leadrelay.shared.policy.facts import lead_facts
 
 __all__ = ["DEFAULT_AT", "Case", "CaseResult", "CasesError", "CasesFile", "load_cases", "run_cases"]
 

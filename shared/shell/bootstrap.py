@@ -16,25 +16,25 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from services.intake.api import intake_router
-from services.notifier.handler import NotifierHandler
-from services.notifier.sender import ChatSender
-from services.router.api import admin_router, leads_router, work_router
-from services.router.handler import RouterHandler
-from services.router.scheduler import SlaScheduler
-from services.scoring.handler import ScoringHandler
-from shared import topics
-from shared.adapters.local_bus import LocalBus
-from shared.adapters.sql_store import SqlStore
-from shared.clock import Clock, system_clock
-from shared.consumer import ConsumerRunner, ConsumerSpec
-from shared.http import create_app
-from shared.metrics import Metrics
-from shared.policy import load_policy
-from shared.ports import Bus
-from shared.runtime import Runtime
-from shared.security import SOURCE_KEY_PREFIX, hash_secret, new_secret, visible_prefix
-from shared.settings import Settings
+from leadrelay.services.intake.api import intake_router
+from leadrelay.services.notifier.handler import NotifierHandler
+from leadrelay.services.notifier.sender import ChatSender
+from leadrelay.services.router.api import admin_router, leads_router, work_router
+from leadrelay.services.router.handler import RouterHandler
+from leadrelay.services.router.scheduler import SlaScheduler
+from leadrelay.services.scoring.handler import ScoringHandler
+from leadrelay.shared import topics
+from leadrelay.shared.adapters.local_bus import LocalBus
+from leadrelay.shared.adapters.sql.store import SqlStore
+from leadrelay.shared.clock import Clock, system_clock
+from leadrelay.shared.metrics import Metrics
+from leadrelay.shared.policy import load_policy
+from leadrelay.shared.ports import Bus
+from leadrelay.shared.runtime import Runtime
+from leadrelay.shared.security import SOURCE_KEY_PREFIX, hash_secret, new_secret, visible_prefix
+from leadrelay.shared.settings import Settings
+from leadrelay.shared.shell.app import create_app
+from leadrelay.shared.shell.consumer import ConsumerRunner, ConsumerSpec
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,13 @@ SERVICES = ("intake", "scoring", "router", "notifier", "relay")
 
 
 def bundled_policy_text() -> str:
-    return resources.files("shared").joinpath("example_policy.yaml").read_text(encoding="utf-8")
+    return resources.files("leadrelay.shared").joinpath("example_policy.yaml").read_text(encoding="utf-8")
 
 
 def build_bus(settings: Settings, store: SqlStore) -> Bus:
     if settings.mode == "embedded":
         return LocalBus(store)
-    from shared.adapters.kafka_bus import KafkaBus
+    from leadrelay.shared.adapters.kafka_bus import KafkaBus
 
     return KafkaBus(settings.kafka_bootstrap, partitions=settings.kafka_partitions, prefix=settings.topic_prefix)
 
@@ -151,7 +151,7 @@ async def run_services(runtime: Runtime, services: tuple[str, ...], stop: asynci
     # In distributed mode every service that writes the outbox also relays it (right after its
     # own commits); ``serve relay`` runs a relay alone, as the safety net for the others.
     if runtime.settings.mode == "distributed" and set(services) & {"scoring", "router", "notifier", "relay"}:
-        from shared.adapters.outbox_relay import OutboxRelay
+        from leadrelay.shared.adapters.outbox_relay import OutboxRelay
 
         jobs.append(OutboxRelay(runtime.store, runtime.bus, runtime.metrics).run(stop))
     server = None

@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
-from shared import logging as logs
-from shared.settings import Settings
+from leadrelay.shared import logging as logs
+from leadrelay.shared.settings import Settings
 
 # --- help that names values ----------------------------------------------------------------------
 # Typer (0.29) labels every parameter with its Python type: `--json <bool>`, `--kind <str>`,
@@ -138,7 +138,7 @@ def run_async(coro: Any) -> Any:
 async def _with_runtime(settings: Settings, work: Any) -> Any:
     from sqlalchemy import inspect
 
-    from shared.bootstrap import build_runtime
+    from leadrelay.shared.shell.bootstrap import build_runtime
 
     if settings.mode == "embedded" and settings.database_url:
         err.print("[yellow]LEADRELAY_DATABASE_URL is set but LEADRELAY_MODE is not 'distributed': "
@@ -178,7 +178,13 @@ def run(
     logs.configure(settings.log_level, settings.log_json)
 
     async def main() -> None:
-        from shared.bootstrap import build_app, build_runtime, install_stop_signals, prepare_embedded, run_services
+        from leadrelay.shared.shell.bootstrap import (
+            build_app,
+            build_runtime,
+            install_stop_signals,
+            prepare_embedded,
+            run_services,
+        )
 
         runtime = build_runtime(settings)
         version, demo_key = await prepare_embedded(runtime, policy)
@@ -229,7 +235,7 @@ async def _demo_key_hint(runtime: Any, data_dir: Path) -> str:
 @app.command()
 def serve(service: Annotated[str, typer.Argument(help="intake | scoring | router | notifier | relay")]) -> None:
     """Distributed mode: run one service; configuration from LEADRELAY_* environment variables."""
-    from shared.bootstrap import SERVICES
+    from leadrelay.shared.shell.bootstrap import SERVICES
 
     if service not in SERVICES:
         err.print(f"[red]Unknown service '{service}'. Choose one of: {', '.join(SERVICES)}[/red]")
@@ -238,8 +244,8 @@ def serve(service: Annotated[str, typer.Argument(help="intake | scoring | router
     logs.configure(settings.log_level, settings.log_json)
 
     async def main() -> None:
-        from shared.bootstrap import build_app, build_runtime, install_stop_signals, run_services
-        from shared.http import create_app
+        from leadrelay.shared.shell.app import create_app
+        from leadrelay.shared.shell.bootstrap import build_app, build_runtime, install_stop_signals, run_services
 
         runtime = build_runtime(settings)
         stop = asyncio.Event()
@@ -260,7 +266,7 @@ def serve(service: Annotated[str, typer.Argument(help="intake | scoring | router
 @app.command()
 def migrate() -> None:
     """Apply the database migrations (distributed mode; LEADRELAY_DATABASE_URL)."""
-    from shared.migrate import upgrade
+    from leadrelay.shared.adapters.sql.migrate import upgrade
 
     settings = Settings()
     if not settings.database_url:
@@ -277,8 +283,8 @@ app.add_typer(topics_app, name="topics")
 @topics_app.command("ensure")
 def topics_ensure() -> None:
     """Create the pipeline's topics and dead-letter topics (LEADRELAY_KAFKA_BOOTSTRAP)."""
-    from shared.adapters.kafka_bus import KafkaBus
-    from shared.topics import all_topics
+    from leadrelay.shared.adapters.kafka_bus import KafkaBus
+    from leadrelay.shared.topics import all_topics
 
     settings = Settings()
     names = all_topics()
@@ -298,7 +304,7 @@ def sources_add(
              "A value 'env:NAME' is read from the environment at use.")] = None,
 ) -> None:
     """Create a lead source and print its API key once (the last line of stdout is the bare key)."""
-    from shared.bootstrap import SourceExists, create_source
+    from leadrelay.shared.shell.bootstrap import SourceExists, create_source
 
     if kind not in ("api", "meta", "google_ads", "csv"):
         err.print("[red]--kind must be api, meta, google_ads or csv.[/red]")
@@ -342,7 +348,7 @@ def sources_list(data_dir: DataDir = None) -> None:
 def sources_rotate(name: Annotated[str, typer.Argument(help="The source's name.")], data_dir: DataDir = None) -> None:
     """Give a source a new API key and print it once (the last line of stdout). The old key is
     refused at once; the source keeps its name, kind and settings, so its leads keep their source."""
-    from shared.bootstrap import rotate_source_key
+    from leadrelay.shared.shell.bootstrap import rotate_source_key
 
     async def work(runtime: Any) -> tuple[Any, str | None]:
         key = await rotate_source_key(runtime, name)
@@ -380,7 +386,7 @@ def sources_revoke(name: Annotated[str, typer.Argument(help="The source's name."
 
 
 def _create_token(data_dir: Path | None, role: str, rep: str | None) -> str:
-    from shared.security import TOKEN_PREFIX, hash_secret, new_secret, visible_prefix
+    from leadrelay.shared.security import TOKEN_PREFIX, hash_secret, new_secret, visible_prefix
 
     token = new_secret(TOKEN_PREFIX)
 
@@ -433,7 +439,7 @@ def tokens_revoke(
     data_dir: DataDir = None,
 ) -> None:
     """Revoke a bearer token: requests that carry it are refused (401) from now on."""
-    from shared.security import hash_secret
+    from leadrelay.shared.security import hash_secret
 
     given = prefix.strip().removesuffix("…").removesuffix("...")
 
@@ -497,7 +503,7 @@ def policy_validate(file: Annotated[Path, typer.Argument(help="The policy YAML."
 @policy_app.command("apply")
 def policy_apply(file: Annotated[Path, typer.Argument(help="The policy YAML.")], data_dir: DataDir = None) -> None:
     """Store the file as a new policy version; running services pick it up for new leads."""
-    from shared.bootstrap import apply_policy
+    from leadrelay.shared.shell.bootstrap import apply_policy
 
     _policy_from(file)  # a missing or invalid file is reported before touching the database
 
@@ -510,7 +516,7 @@ def policy_apply(file: Annotated[Path, typer.Argument(help="The policy YAML.")],
 
 def _policy_from(file: Path, what: str = "policy") -> Any:
     """Loads a policy file for a command, or exits: 2 when missing, 1 when invalid."""
-    from shared.policy import PolicyError, load_policy
+    from leadrelay.shared.policy import PolicyError, load_policy
 
     try:
         return load_policy(file.read_text(encoding="utf-8"))
@@ -528,7 +534,7 @@ def policy_schema() -> None:
     import json
     import warnings
 
-    from shared.policy import Policy
+    from leadrelay.shared.policy import Policy
 
     with warnings.catch_warnings():  # defaults pydantic cannot show in a schema are left out, as they should be
         warnings.simplefilter("ignore")
@@ -545,7 +551,7 @@ def policy_test(
     """Run a policy's own test cases; exit 1 if any fails (the explanation is shown)."""
     from rich.panel import Panel
 
-    from services.router.policy_tests import CasesError, load_cases, run_cases
+    from leadrelay.shared.lab.cases import CasesError, load_cases, run_cases
 
     policy = _policy_from(file)
     try:
@@ -586,7 +592,7 @@ def _escaped(text: str) -> str:
 def policy_diff(old: Annotated[Path, typer.Argument(help="The policy YAML in force.")],
                 new: Annotated[Path, typer.Argument(help="The proposed policy YAML.")]) -> None:
     """What changes from OLD to NEW, in words."""
-    from services.router.policy_diff import diff_policies
+    from leadrelay.shared.lab.diff import diff_policies
 
     lines = diff_policies(_policy_from(old), _policy_from(new))
     if not lines:
@@ -607,7 +613,7 @@ def _lead_records(path: Path) -> Any:
     """(line number, record) for each lead of a .jsonl or .csv file; a record is the API body
     plus ``source`` and ``received_at`` (for CSV, columns of those names)."""
     if path.suffix.lower() == ".csv":
-        from services.intake.csv_import import rows
+        from leadrelay.services.intake.csv_import import rows
 
         for line, body in rows(path):
             attributes = body.get("attributes") or {}
@@ -634,10 +640,10 @@ def _sim_leads(chunk: list[tuple[int, Any]]) -> tuple[list[Any], list[tuple[int,
     """Turns records into simulation leads; returns (leads, rejected (line, reason))."""
     from datetime import UTC, datetime
 
-    from services.intake.validation import parse_lead, to_contact
-    from services.router.simulation import SimLead
-    from shared.facts import lead_facts
-    from shared.problems import Problem
+    from leadrelay.services.intake.validation import parse_lead, to_contact
+    from leadrelay.shared.lab.simulation import SimLead
+    from leadrelay.shared.policy.facts import lead_facts
+    from leadrelay.shared.problems import Problem
 
     leads, rejected = [], []
     for line, record in chunk:
@@ -744,9 +750,9 @@ def policy_simulate(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from services.router.simulation import simulate
-    from shared.clock import system_clock
-    from shared.policy import parse_duration
+    from leadrelay.shared.clock import system_clock
+    from leadrelay.shared.lab.simulation import simulate
+    from leadrelay.shared.policy import parse_duration
 
     policy = _policy_from(file)
     baseline = _policy_from(against) if against is not None else None
@@ -869,7 +875,7 @@ def demo_leads(
     """Realistic synthetic leads as JSON lines (the POST /v1/leads body plus source and received_at)."""
     import orjson
 
-    from services.router.demo_leads import generate_leads
+    from leadrelay.shared.lab.demo_leads import generate_leads
 
     if count < 0 or per_day < 1:
         err.print("[red]COUNT must be 0 or more and --per-day at least 1.[/red]")
@@ -898,7 +904,7 @@ def import_csv_command(
 ) -> None:
     """Import leads from a CSV file (header row: email, phone, name, company, …; other columns
     become attributes). Re-importing the same file adds nothing twice."""
-    from services.intake.csv_import import count_rows, import_csv
+    from leadrelay.services.intake.csv_import import count_rows, import_csv
 
     if not file.exists():
         err.print(f"[red]No such file: {file}[/red]")
@@ -990,7 +996,7 @@ def dlq_redrive(ids: Annotated[list[int] | None, typer.Argument(metavar="ID", he
                                                                     )] = None,
                 data_dir: DataDir = None) -> None:
     """Send dead-lettered events back to their topic for the consumer that gave up (after a fix)."""
-    from shared.redrive import redrive
+    from leadrelay.shared.shell.redrive import redrive
 
     count = run_async(_with_runtime(settings_for(data_dir), lambda runtime: redrive(runtime.store, ids)))
     out.print(f"{count} event(s) redriven")
@@ -1003,7 +1009,7 @@ def demo_chat_sink(port: Annotated[int, typer.Option(metavar="PORT", help="Liste
     """A local stand-in for Slack: prints every message the example policy's reps receive."""
     import uvicorn
 
-    from services.notifier.chat_sink import create_sink, panel
+    from leadrelay.services.notifier.chat_sink import create_sink, panel
 
     def show(recipient: str, payload: dict[str, Any]) -> None:
         out.print(panel(recipient, payload))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from shared.identity import is_free_email_domain
+from leadrelay.shared.identity import is_free_email_domain
 
 COMBINATORS = ("all", "any", "not")
 OPERATORS = ("eq", "ne", "in", "not_in", "gte", "gt", "lte", "lt", "matches", "contains", "exists", "free_domain")

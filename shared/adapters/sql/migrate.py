@@ -8,7 +8,7 @@ from alembic.config import Config
 
 def alembic_config(url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", "shared:migrations")
+    config.set_main_option("script_location", "leadrelay.shared.adapters.sql:migrations")
     config.set_main_option("sqlalchemy.url", url)
     return config
 

@@ -21,21 +21,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
-from sqlalchemy.exc import (
-    DataError,
-    DBAPIError,
-    IntegrityError,
-    InterfaceError,
-    NotSupportedError,
-    OperationalError,
-    ProgrammingError,
-)
 
-from shared import topics
-from shared.adapters.sql_store import SqlStore, UnitOfWork
-from shared.events import Envelope
-from shared.metrics import Metrics
-from shared.ports import Bus, Delivery, RetryLater
+from leadrelay.shared import topics
+from leadrelay.shared.adapters.sql.store import SqlStore, UnitOfWork
+from leadrelay.shared.events import Envelope
+from leadrelay.shared.metrics import Metrics
+from leadrelay.shared.ports import Bus, Delivery, RetryLater, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +42,6 @@ class ConsumerSpec:
     name: str
     topics: tuple[str, ...]
     handle: Handler
-
-
-def is_infrastructure_error(exc: BaseException) -> bool:
-    """True when the database (not the event) is the problem: wait for it, never dead-letter.
-
-    Driver errors that are about the statement or the data (constraint, type, SQL) are the
-    event's problem; every other driver error (e.g. asyncpg's "the database system is shutting
-    down", which SQLAlchemy raises as a bare DBAPIError) is about the connection."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError):
-        return True
-    if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or not isinstance(
-            exc, IntegrityError | DataError | ProgrammingError | NotSupportedError)
-    return False
 
 
 class ConsumerRunner:
@@ -111,7 +88,7 @@ class ConsumerRunner:
             try:
                 handled = await self._handle_once(envelope)
             except Exception as exc:
-                if is_infrastructure_error(exc) or isinstance(exc, RetryLater):
+                if isinstance(exc, StoreUnavailable | RetryLater):
                     log.warning("cannot handle the event yet; retrying", extra={
                         "consumer": self.spec.name, "event_id": envelope.id, "error": type(exc).__name__})
                     await asyncio.sleep(infra_delay)
@@ -154,7 +131,7 @@ class ConsumerRunner:
                         await uow.dead_letter(self.spec.name, delivery.topic, event_id, delivery.payload, error)
                 break
             except Exception as exc:
-                if not is_infrastructure_error(exc):
+                if not isinstance(exc, StoreUnavailable):
                     raise
                 await asyncio.sleep(1.0)
         self.metrics.dead_lettered.labels(self.spec.name).inc()

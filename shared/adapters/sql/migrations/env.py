@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.schema import metadata
+from leadrelay.shared.adapters.sql.schema import metadata
 
 config = context.config
 
