@@ -72,7 +72,7 @@ async def pipeline(leads: int, concurrency: int, data_dir: Path) -> dict[str, fl
     accepted_at = time.perf_counter()
     while True:
         async with runtime.store.read() as uow:
-            done = (await uow.conn.execute(
+            done = (await uow.tx.conn.execute(
                 select(func.count()).select_from(schema.leads).where(schema.leads.c.state.in_(("assigned", "queued")))
             )).scalar_one()
         if done >= leads:

@@ -322,7 +322,7 @@ async def create_topics_and_wait(runtime, timeout_s: float = 30.0) -> None:
 
 async def lead_states(runtime, lead_ids: list[str]) -> dict[str, str]:
     async with runtime.store.read() as uow:
-        rows = (await uow.conn.execute(
+        rows = (await uow.tx.conn.execute(
             select(schema.leads.c.lead_id, schema.leads.c.state).where(schema.leads.c.lead_id.in_(lead_ids))
         )).all()
     return {row.lead_id: row.state for row in rows}
@@ -407,15 +407,15 @@ async def pipeline(settings: Settings, rate: float, seconds: float, sink_url: st
         async with runtime.store.read() as uow:
             for chunk in range(0, len(accepted), 1000):
                 ids = accepted[chunk:chunk + 1000]
-                leads = (await uow.conn.execute(
+                leads = (await uow.tx.conn.execute(
                     select(schema.leads.c.lead_id, schema.leads.c.received_at, schema.leads.c.assigned_at,
                            schema.leads.c.state).where(schema.leads.c.lead_id.in_(ids))
                 )).all()
-                decided = dict((await uow.conn.execute(
+                decided = dict((await uow.tx.conn.execute(
                     select(schema.decisions.c.lead_id, schema.decisions.c.decided_at)
                     .where(schema.decisions.c.lead_id.in_(ids))
                 )).all())
-                sent = dict((await uow.conn.execute(
+                sent = dict((await uow.tx.conn.execute(
                     select(schema.deliveries.c.lead_id, schema.deliveries.c.sent_at)
                     .where(schema.deliveries.c.lead_id.in_(ids), schema.deliveries.c.state == "sent",
                            schema.deliveries.c.kind.in_(("assigned", "fallback")))

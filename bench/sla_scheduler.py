@@ -112,7 +112,7 @@ async def main(open_count: int, due_count: int) -> None:
         async def sample_lag() -> None:
             while True:
                 async with store.read() as uow:
-                    _, oldest = await uow.clock_stats(datetime.now(UTC))
+                    _, oldest = await uow.clocks.stats(datetime.now(UTC))
                 lags.append((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
                 await asyncio.sleep(0.5)
 
@@ -122,10 +122,10 @@ async def main(open_count: int, due_count: int) -> None:
         elapsed = time.perf_counter() - started
         sampler.cancel()
         async with store.read() as uow:
-            open_left, oldest = await uow.clock_stats(datetime.now(UTC))
+            open_left, oldest = await uow.clocks.stats(datetime.now(UTC))
         lags.append((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
         async with store.read() as uow:
-            events = (await uow.conn.exec_driver_sql("SELECT count(*) FROM outbox WHERE topic = 'lead.sla'")).scalar()
+            events = (await uow.tx.conn.exec_driver_sql("SELECT count(*) FROM outbox WHERE topic = 'lead.sla'")).scalar()
         await store.dispose()
         print(f"floor: bare PostgreSQL single-row commit   {floor:8.0f} commits/s")
         print(f"scheduler: steps fired                    {fired / elapsed:8.0f} steps/s  "

@@ -86,6 +86,18 @@ class LeadQualified(Contract):
     policy_version: int
 
 
+class LeadSummary(Contract):
+    """The lead as a message about it shows it: carried by the router's events, so the notifier
+    (or any other consumer) needs no other service's table."""
+
+    source: str
+    contact: LeadContact
+    score: int | None = None
+    grade: str | None = None
+    reasons: list[ScoreReason] = Field(default_factory=list)
+    queue: str | None = None
+
+
 class LeadAssigned(Contract):
     """A lead given to a rep (or parked in a queue when no rep could take it)."""
 
@@ -109,6 +121,7 @@ class LeadAssigned(Contract):
     first_touch_due_at: datetime | None = None
     first_touch_target: timedelta | None = None
     backup_for: str | None = None  # the owner stands in for this rep (their backup)
+    lead: LeadSummary
 
 
 class SlaEvent(Contract):
@@ -125,6 +138,7 @@ class SlaEvent(Contract):
     due_at: datetime
     fired_at: datetime
     detail: str = ""
+    lead: LeadSummary
 
 
 class LeadActivity(Contract):

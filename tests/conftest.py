@@ -70,7 +70,7 @@ class Pipeline:
     async def token(self, role: str, rep: str | None = None) -> str:
         token = new_secret(TOKEN_PREFIX)
         async with self.runtime.store.transaction() as uow:
-            await uow.add_token(hash_secret(token), visible_prefix(token), role, rep)
+            await uow.tokens.add(hash_secret(token), visible_prefix(token), role, rep)
         return token
 
     async def post_lead(self, body: dict, key: str | None = None, **headers: str) -> httpx.Response:

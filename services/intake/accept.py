@@ -53,8 +53,8 @@ async def accept_lead(
         body_hash = hashlib.sha256(body_fingerprint).hexdigest()
         try:
             async with runtime.store.transaction() as uow:
-                replayed = not await uow.remember_idempotency(source, dedup_key, body_hash, lead_id)
-                record = await uow.idempotency_record(source, dedup_key)
+                replayed = not await uow.idempotency.remember(source, dedup_key, body_hash, lead_id)
+                record = await uow.idempotency.get(source, dedup_key)
         except Exception as exc:
             raise ServiceUnavailable("The lead store is unavailable; retry later.", headers={"Retry-After": "5"}) from exc
         if record.body_hash != body_hash:

@@ -165,7 +165,7 @@ def intake_router() -> APIRouter:
 
 async def sources_of_kind(runtime: Runtime, kind: str) -> list[Any]:
     async with runtime.store.read() as uow:
-        return [s for s in await uow.list_sources() if s.kind == kind and s.revoked_at is None]
+        return [s for s in await uow.sources.list() if s.kind == kind and s.revoked_at is None]
 
 
 async def accept_platform_lead(runtime: Runtime, source: str, kind: str, body: dict[str, Any], dedup_key: str) -> str:

@@ -7,6 +7,7 @@ them. A slow or rate-limited chat platform therefore never holds up the event li
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar, Protocol
 
 from leadrelay.services.notifier.messages import (
     Handover,
@@ -17,9 +18,9 @@ from leadrelay.services.notifier.messages import (
     lead_message,
     message_to_json,
 )
-from leadrelay.shared.events import Envelope, LeadAssigned, SlaEvent
+from leadrelay.shared.events import Contract, Envelope, LeadAssigned, SlaEvent
 from leadrelay.shared.policy import Policy
-from leadrelay.shared.ports import UnitOfWork
+from leadrelay.shared.ports import DeliveryRepository, PolicyRepository, Transaction
 
 _SLA_KINDS = {"remind": "reminder", "escalate": "escalation", "breach": "escalation", "reassign": "reassigned",
               "recycle": "recycled", "offer_expired": "reassigned"}
@@ -62,37 +63,42 @@ def handover(policy: Policy | None, event: LeadAssigned | SlaEvent, recipient: s
     )
 
 
+class NotifierWork(Transaction, Protocol):
+    """What the notifier touches in a unit of work: the policy (who reads what, where) and its
+    own deliveries. The lead itself comes in the event."""
+
+    policies: PolicyRepository
+    deliveries: DeliveryRepository
+
+
 class NotifierHandler:
-    name = "notifier"
+    name: ClassVar[str] = "notifier"
+    events: ClassVar[tuple[type[Contract], ...]] = (LeadAssigned, SlaEvent)
 
     def __init__(self, base_url: str, wake_sender: Callable[[], None]) -> None:
         self.base_url = base_url
         self.wake_sender = wake_sender
 
-    async def __call__(self, envelope: Envelope, uow: UnitOfWork) -> None:
-        event = envelope.payload()
+    async def __call__(self, event: LeadAssigned | SlaEvent, envelope: Envelope, uow: NotifierWork) -> None:
         if isinstance(event, LeadAssigned):
             kind = {"routed": "assigned", "claimed": "assigned", "fallback": "fallback"}.get(event.reason, "reassigned")
             text = ""
             received_at = event.received_at
-        elif isinstance(event, SlaEvent):
+        else:
             kind = _SLA_KINDS[event.step]
             text = event.detail
             received_at = None
-        else:
-            return
         recipients = event.notify
-        row = await uow.lead(event.lead_id)
-        if row is None or not recipients:
+        if not recipients:
             return
-        lead = LeadCard.from_row(row)
-        current = await uow.current_policy()
+        lead = LeadCard.from_summary(event.lead_id, event.lead)
+        current = await uow.policies.current()
         policy = current[1] if current is not None else None
         for recipient in recipients:
             chat = policy.chat_for(recipient) if policy is not None else None
             message = lead_message(kind, lead, reader_of(policy, recipient), self.base_url,
                                    handover(policy, event, recipient), text)
-            await uow.add_delivery(
+            await uow.deliveries.add(
                 dedup_key=f"{envelope.id}:{recipient}", lead_id=event.lead_id, recipient=recipient, kind=kind,
                 platform=chat.platform if chat is not None else "none", message=message_to_json(message),
                 received_at=received_at,

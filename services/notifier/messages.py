@@ -15,6 +15,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from leadrelay.services.notifier.platforms import ChatMessage
+from leadrelay.shared.events import LeadSummary
 
 Language = Literal["en", "zh"]
 Role = Literal["owner", "previous_owner", "watcher"]
@@ -34,11 +35,11 @@ class LeadCard:
     queue: str | None = None
 
     @classmethod
-    def from_row(cls, row: Any) -> LeadCard:
-        """From a row of the leads table."""
-        reasons = tuple((str(r["rule"]), int(r["points"])) for r in row.reasons or ())
-        return cls(lead_id=row.lead_id, contact=dict(row.contact or {}), source=row.source, score=row.score,
-                   grade=row.grade, reasons=reasons, queue=row.queue)
+    def from_summary(cls, lead_id: str, lead: LeadSummary) -> LeadCard:
+        """From the summary the router's events carry."""
+        return cls(lead_id=lead_id, contact=lead.contact.model_dump(mode="json"), source=lead.source,
+                   score=lead.score, grade=lead.grade, reasons=tuple((r.rule, r.points) for r in lead.reasons),
+                   queue=lead.queue)
 
 
 @dataclass(frozen=True)

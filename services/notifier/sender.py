@@ -92,13 +92,13 @@ class ChatSender:
     async def send_due(self) -> int:
         now = self.clock()
         async with self.store.read() as uow:  # a cheap read first: most passes find nothing due
-            if not await uow.any_due_delivery(now):
+            if not await uow.deliveries.any_due(now):
                 return 0
         async with self.store.transaction() as uow:
-            rows = await uow.due_deliveries(now, BATCH)
+            rows = await uow.deliveries.due(now, BATCH)
             for row in rows:
-                await uow.update_delivery(row.id, state="sending", next_attempt_at=now + LEASE)
-            current = await uow.current_policy() if rows else None
+                await uow.deliveries.update(row.id, state="sending", next_attempt_at=now + LEASE)
+            current = await uow.policies.current() if rows else None
         policy = current[1] if current else None
         await asyncio.gather(*(self._deliver(row, policy) for row in rows))
         return len(rows)
@@ -129,9 +129,9 @@ class ChatSender:
         attempts = row.attempts + 1
         if result.ok:
             async with self.store.transaction() as uow:
-                await uow.update_delivery(row.id, state="sent", attempts=attempts, sent_at=now, last_error=None)
+                await uow.deliveries.update(row.id, state="sent", attempts=attempts, sent_at=now, last_error=None)
                 # "message", not "kind": the history entry's kind is "notified" (the webhook stays out).
-                await uow.add_history(row.lead_id, "notified", {"recipient": row.recipient, "platform": platform,
+                await uow.leads.add_history(row.lead_id, "notified", {"recipient": row.recipient, "platform": platform,
                                                                 "message": row.kind, "attempts": attempts})
             self.metrics.notifications_sent.labels(platform, row.kind).inc()
             received_at = as_utc(row.received_at)
@@ -145,8 +145,8 @@ class ChatSender:
                                                    "attempt": attempts})
         if result.permanent or attempts >= self.max_attempts:
             async with self.store.transaction() as uow:
-                await uow.update_delivery(row.id, state="failed", attempts=attempts, last_error=result.detail)
-                await uow.add_history(row.lead_id, "notification_failed", {
+                await uow.deliveries.update(row.id, state="failed", attempts=attempts, last_error=result.detail)
+                await uow.leads.add_history(row.lead_id, "notification_failed", {
                     "recipient": row.recipient, "platform": platform, "error": result.detail, "attempts": attempts})
             return
         wait = max(result.retry_after or 0.0, backoff_seconds(attempts))
@@ -154,5 +154,5 @@ class ChatSender:
 
     async def _reschedule(self, row: Any, at: datetime, detail: str, *, attempts: int | None = None) -> None:
         async with self.store.transaction() as uow:
-            await uow.update_delivery(row.id, state="pending", next_attempt_at=at, last_error=detail,
+            await uow.deliveries.update(row.id, state="pending", next_attempt_at=at, last_error=detail,
                                       attempts=attempts if attempts is not None else row.attempts)

@@ -7,18 +7,38 @@ clocks, the history and the outgoing event commit together or not at all.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from leadrelay.services.router.clocks import clock_steps, first_touch_deadline
 from leadrelay.shared.clock import as_utc
-from leadrelay.shared.events import Envelope, LeadAssigned, SlaEvent
+from leadrelay.shared.events import Envelope, LeadAssigned, LeadContact, LeadSummary, ScoreReason, SlaEvent
 from leadrelay.shared.policy import Policy
-from leadrelay.shared.ports import UnitOfWork
+from leadrelay.shared.ports import (
+    ClockRepository,
+    LeadRecord,
+    LeadRepository,
+    Outbox,
+    PersonRepository,
+    PolicyRepository,
+    RosterRepository,
+    Transaction,
+)
 
 # A lead in one of these states counts against its owner's open capacity.
 OPEN_STATES = ("offered", "assigned", "accepted", "contacted")
 POOL_QUEUE = "pool"
+
+
+class RouterWork(Transaction, Protocol):
+    """What routing, the SLA scheduler and ownership changes touch in a unit of work."""
+
+    leads: LeadRepository
+    people: PersonRepository
+    policies: PolicyRepository
+    roster: RosterRepository
+    clocks: ClockRepository
+    outbox: Outbox
 
 
 def today(policy: Policy, now: datetime) -> date:
@@ -26,11 +46,11 @@ def today(policy: Policy, now: datetime) -> date:
     return now.astimezone(ZoneInfo(policy.timezone)).date()
 
 
-async def start_clocks(uow: UnitOfWork, policy: Policy, lead_id: str, owner: str, grade: str,
+async def start_clocks(uow: RouterWork, policy: Policy, lead_id: str, owner: str, grade: str,
                        at: datetime) -> None:
-    generation = await uow.count_assignments(lead_id)
+    generation = await uow.leads.count_decisions(lead_id)
     rep = policy.rep(owner) if policy.has_rep(owner) else None
-    await uow.add_clocks([
+    await uow.clocks.add_many([
         {"timer_id": f"{lead_id}:{generation}:{step.clock}:{step.step}", "lead_id": lead_id, "clock": step.clock,
          "step": step.step, "owner": owner, "due_at": step.due_at}
         for step in clock_steps(policy, rep, grade, at)
@@ -38,19 +58,26 @@ async def start_clocks(uow: UnitOfWork, policy: Policy, lead_id: str, owner: str
     await start_offer(uow, policy, lead_id, owner, at, generation)
 
 
-async def start_offer(uow: UnitOfWork, policy: Policy, lead_id: str, owner: str, at: datetime,
+async def start_offer(uow: RouterWork, policy: Policy, lead_id: str, owner: str, at: datetime,
                       generation: int) -> None:
     """With ``sla.offer_timeout`` the owner must accept in time; the offer is a clock too."""
     if policy.sla.offer_timeout is not None:
-        await uow.add_clock(f"{lead_id}:{generation}:offer:offer_expired", lead_id, "offer", "offer_expired", owner,
-                            at + policy.sla.offer_timeout)
+        await uow.clocks.add(timer_id=f"{lead_id}:{generation}:offer:offer_expired", lead_id=lead_id,
+                             clock="offer", step="offer_expired", owner=owner, due_at=at + policy.sla.offer_timeout)
 
 
 def initial_state(policy: Policy) -> str:
     return "offered" if policy.sla.offer_timeout is not None else "assigned"
 
 
-async def emit_assigned(uow: UnitOfWork, lead: Any, *, owner: str | None, queue: str | None, at: datetime,
+def summary_of(lead: LeadRecord, *, queue: str | None = None) -> LeadSummary:
+    """What the router's events carry about the lead, from its stored record."""
+    return LeadSummary(source=lead.source, contact=LeadContact.model_validate(lead.contact), score=lead.score,
+                       grade=lead.grade, reasons=[ScoreReason.model_validate(r) for r in lead.reasons or ()],
+                       queue=queue if queue is not None else lead.queue)
+
+
+async def emit_assigned(uow: RouterWork, lead: LeadRecord, *, owner: str | None, queue: str | None, at: datetime,
                         reason: str, rule: str | None, version: int, previous_owner: str | None,
                         notify: list[str], first_touch: tuple[datetime, timedelta] | None = None,
                         backup_for: str | None = None) -> None:
@@ -60,49 +87,49 @@ async def emit_assigned(uow: UnitOfWork, lead: Any, *, owner: str | None, queue:
         lead_id=lead.lead_id, received_at=as_utc(lead.received_at), assigned_at=at, owner=owner, queue=queue,
         rule=rule, policy_version=version, grade=lead.grade or "cold", score=lead.score or 0, reason=reason,
         previous_owner=previous_owner, notify=notify, first_touch_due_at=due_at, first_touch_target=target,
-        backup_for=backup_for,
+        backup_for=backup_for, lead=summary_of(lead, queue=queue),
     )
-    await uow.emit(Envelope.wrap(event, source="leadrelay/router", subject=lead.lead_id, key=lead.identity_key,
+    await uow.outbox.emit(Envelope.wrap(event, source="leadrelay/router", subject=lead.lead_id, key=lead.identity_key,
                                  correlation_id=lead.correlation_id, time=at))
 
 
-def sla_envelope(lead: Any, *, clock: str, step: str, owner: str | None, notify: list[str], due_at: datetime,
+def sla_envelope(lead: LeadRecord, *, clock: str, step: str, owner: str | None, notify: list[str], due_at: datetime,
                  at: datetime, detail: str) -> Envelope:
     event = SlaEvent(lead_id=lead.lead_id, clock=clock, step=step, owner=owner, notify=notify, due_at=due_at,
-                     fired_at=at, detail=detail)
+                     fired_at=at, detail=detail, lead=summary_of(lead))
     return Envelope.wrap(event, source="leadrelay/router", subject=lead.lead_id, key=lead.identity_key,
                          correlation_id=lead.correlation_id, time=at)
 
 
-async def emit_sla(uow: UnitOfWork, lead: Any, **step: Any) -> None:
-    await uow.emit(sla_envelope(lead, **step))
+async def emit_sla(uow: RouterWork, lead: LeadRecord, **step: Any) -> None:
+    await uow.outbox.emit(sla_envelope(lead, **step))
 
 
-async def release(uow: UnitOfWork, policy: Policy, lead: Any, now: datetime) -> None:
+async def release(uow: RouterWork, policy: Policy, lead: LeadRecord, now: datetime) -> None:
     """The current owner stops holding the lead: open load down, pending clocks cancelled."""
     if lead.owner and lead.state in OPEN_STATES:
-        await uow.adjust_rep_load(lead.owner, today=today(policy, now), open_delta=-1)
-    await uow.cancel_clocks(lead.lead_id)
+        await uow.roster.adjust_load(lead.owner, today=today(policy, now), open_delta=-1)
+    await uow.clocks.cancel(lead.lead_id)
 
 
-async def reassign(uow: UnitOfWork, policy: Policy, version: int, lead: Any, new_owner: str, now: datetime, *,
+async def reassign(uow: RouterWork, policy: Policy, version: int, lead: LeadRecord, new_owner: str, now: datetime, *,
                    reason: str, why: str, by: str, backup_for: str | None = None) -> None:
     """Gives the lead to ``new_owner`` with fresh clocks; both owners are told. ``backup_for``:
     the new owner takes it as that rep's backup."""
     previous = lead.owner
     await release(uow, policy, lead, now)
     rep = policy.rep(new_owner)
-    await uow.adjust_rep_load(new_owner, today=today(policy, now), open_delta=1, assigned=1, at=now)
-    await uow.update_lead(lead.lead_id, state=initial_state(policy), owner=new_owner, team=rep.team, queue=None,
+    await uow.roster.adjust_load(new_owner, today=today(policy, now), open_delta=1, assigned=1, at=now)
+    await uow.leads.update(lead.lead_id, state=initial_state(policy), owner=new_owner, team=rep.team, queue=None,
                           assigned_at=now, accepted_at=None, contacted_at=None, previous_owner=previous)
     if lead.person_id:
-        await uow.set_person_owner(lead.person_id, new_owner)
-    await uow.add_decision(lead.lead_id, now, version, reason, reason, new_owner, None, {
+        await uow.people.set_owner(lead.person_id, new_owner)
+    await uow.leads.add_decision(lead.lead_id, now, version, reason, reason, new_owner, None, {
         "policy_version": version, "rule": reason, "strategy": reason, "owner": new_owner, "queue": None,
         "via": reason, "summary": why, "previous_owner": previous, "by": by, "candidates": [], "arithmetic": {},
     })
     await start_clocks(uow, policy, lead.lead_id, new_owner, lead.grade or "cold", now)
-    await uow.add_history(lead.lead_id, reason, {"owner": new_owner, "previous_owner": previous, "by": by,
+    await uow.leads.add_history(lead.lead_id, reason, {"owner": new_owner, "previous_owner": previous, "by": by,
                                                  "why": why}, at=now)
     notify = [new_owner] + ([previous] if previous and previous != new_owner else [])
     await emit_assigned(uow, lead, owner=new_owner, queue=None, at=now, reason=reason, rule=reason, version=version,
@@ -110,10 +137,10 @@ async def reassign(uow: UnitOfWork, policy: Policy, version: int, lead: Any, new
                         first_touch=first_touch_deadline(policy, rep, lead.grade or "cold", now))
 
 
-async def recycle(uow: UnitOfWork, policy: Policy, lead: Any, now: datetime, why: str) -> None:
+async def recycle(uow: RouterWork, policy: Policy, lead: LeadRecord, now: datetime, why: str) -> None:
     """Returns an unworked lead to its team's pool (公海) for someone else to claim."""
     await release(uow, policy, lead, now)
-    await uow.update_lead(lead.lead_id, state="pool", owner=None, queue=POOL_QUEUE, previous_owner=lead.owner,
+    await uow.leads.update(lead.lead_id, state="pool", owner=None, queue=POOL_QUEUE, previous_owner=lead.owner,
                           recycled_at=now)
-    await uow.add_history(lead.lead_id, "recycled", {"previous_owner": lead.owner, "team": lead.team, "why": why},
+    await uow.leads.add_history(lead.lead_id, "recycled", {"previous_owner": lead.owner, "team": lead.team, "why": why},
                           at=now)

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from leadrelay.services.router.assignment import OPEN_STATES, emit_sla, reassign, recycle, sla_envelope
+from leadrelay.services.router.assignment import OPEN_STATES, RouterWork, emit_sla, reassign, recycle, sla_envelope
 from leadrelay.services.router.availability import IDLE, unavailability
 from leadrelay.services.router.handler import pass_offer_on
 from leadrelay.shared.clock import as_utc
 from leadrelay.shared.events import Envelope
 from leadrelay.shared.metrics import Metrics
 from leadrelay.shared.policy import Policy
-from leadrelay.shared.ports import Store, UnitOfWork
+from leadrelay.shared.ports import ClockRecord, HistoryRow, LeadRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,13 @@ class SlaScheduler:
         """Fires every step due by now (in batches); returns how many steps it handled."""
         total = 0
         async with self.store.read() as uow:  # a cheap read first: most passes find nothing due
-            due = await uow.any_due_clock(self.clock())
+            due = await uow.clocks.any_due(self.clock())
         while due:
             now = self.clock()
             async with self.store.transaction() as uow:
-                rows = await uow.claim_due_clocks(now, BATCH)
-                current = await uow.current_policy() if rows else None
-                leads = await uow.leads_by_id([row.lead_id for row in rows], lock=True) if rows else {}
+                rows = await uow.clocks.claim_due(now, BATCH)
+                current = await uow.policies.current() if rows else None
+                leads = await uow.leads.by_ids([row.lead_id for row in rows], lock=True) if rows else {}
                 batch = _Batch(uow, now)
                 observed = [await self._fire(batch, row, leads.get(row.lead_id), current) for row in rows]
                 await batch.flush()
@@ -83,11 +83,11 @@ class SlaScheduler:
         self._observed_at = time.monotonic()
         now = self.clock()
         async with self.store.read() as uow:
-            count, oldest_due = await uow.clock_stats(now)
+            count, oldest_due = await uow.clocks.stats(now)
         self.metrics.open_clocks.set(count)
         self.metrics.scheduler_lag.set((now - oldest_due).total_seconds() if oldest_due else 0.0)
 
-    async def _fire(self, batch: _Batch, row: Any, lead: Any, current: tuple[int, Policy] | None
+    async def _fire(self, batch: _Batch, row: ClockRecord, lead: LeadRecord | None, current: tuple[int, Policy] | None
                     ) -> tuple[str, str, str | None]:
         now, uow = batch.now, batch.uow
         if (current is None or lead is None or lead.lead_id in batch.moved or lead.owner != row.owner
@@ -155,15 +155,15 @@ class SlaScheduler:
 class _Batch:
     """What a batch of fired steps writes, in a handful of statements instead of four a step."""
 
-    def __init__(self, uow: UnitOfWork, now: datetime) -> None:
+    def __init__(self, uow: RouterWork, now: datetime) -> None:
         self.uow = uow
         self.now = now
         self.marks: dict[str, list[str]] = {"fired": [], "stale": []}
-        self.histories: list[dict[str, Any]] = []
+        self.histories: list[HistoryRow] = []
         self.envelopes: list[Envelope] = []
         self.moved: set[str] = set()
 
-    def history(self, lead: Any, kind: str, detail: dict[str, Any]) -> None:
+    def history(self, lead: LeadRecord, kind: str, detail: dict[str, Any]) -> None:
         self.histories.append({"lead_id": lead.lead_id, "at": self.now, "kind": kind, "detail": detail})
 
     def emit(self, envelope: Envelope) -> None:
@@ -171,9 +171,9 @@ class _Batch:
 
     async def flush(self) -> None:
         for state, timer_ids in self.marks.items():
-            await self.uow.mark_clocks(timer_ids, state, self.now)
+            await self.uow.clocks.mark(timer_ids, state, self.now)
             timer_ids.clear()
-        await self.uow.add_history_many(self.histories)
-        await self.uow.emit_many(self.envelopes)
+        await self.uow.leads.add_history_many(self.histories)
+        await self.uow.outbox.emit_many(self.envelopes)
         self.histories.clear()
         self.envelopes.clear()

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from leadrelay.services.scoring.dedup import PersonRecord, candidate_keys, merge_person
 from leadrelay.services.scoring.scoring import score_lead
-from leadrelay.shared.clock import Clock, as_utc
-from leadrelay.shared.events import Envelope, LeadQualified, LeadReceived, ScoreReason, new_id
+from leadrelay.shared.clock import Clock
+from leadrelay.shared.events import Contract, Envelope, LeadQualified, LeadReceived, ScoreReason, new_id
 from leadrelay.shared.metrics import Metrics
 from leadrelay.shared.policy.facts import lead_facts
-from leadrelay.shared.ports import RetryLater, UnitOfWork
+from leadrelay.shared.ports import (
+    LeadRepository,
+    Outbox,
+    PersonRepository,
+    PolicyRepository,
+    RetryLater,
+    StoredPerson,
+    Transaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +31,20 @@ class NoPolicy(RetryLater):
     """No routing policy has been applied yet; leads wait (are retried) until one is."""
 
 
-def person_from_row(row: Any, keys: tuple[str, ...]) -> PersonRecord:
+class ScoringWork(Transaction, Protocol):
+    """What scoring touches in a unit of work."""
+
+    leads: LeadRepository
+    people: PersonRepository
+    policies: PolicyRepository
+    outbox: Outbox
+
+
+def person_from_row(row: StoredPerson, keys: tuple[str, ...]) -> PersonRecord:
     data = dict(row.data)
     return PersonRecord(
         person_id=row.person_id, identity_keys=keys, owner=row.owner, lead_count=row.lead_count,
-        first_seen_at=as_utc(row.first_seen_at), last_seen_at=as_utc(row.last_seen_at),
+        first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at,
         last_lead_id=data.pop("last_lead_id", ""), **{k: v for k, v in data.items() if k != "identity_keys"},
     )
 
@@ -37,18 +54,18 @@ def person_data(person: PersonRecord) -> dict[str, Any]:
 
 
 class ScoringHandler:
-    name = "scoring"
+    name: ClassVar[str] = "scoring"
+    events: ClassVar[tuple[type[Contract], ...]] = (LeadReceived,)
 
     def __init__(self, salt: str, metrics: Metrics, clock: Clock) -> None:
         self.salt = salt
         self.metrics = metrics
         self.clock = clock
 
-    async def __call__(self, envelope: Envelope, uow: UnitOfWork) -> None:
-        lead: LeadReceived = envelope.payload()  # type: ignore[assignment]
-        if await uow.lead(lead.lead_id) is not None:
+    async def __call__(self, lead: LeadReceived, envelope: Envelope, uow: ScoringWork) -> None:
+        if await uow.leads.get(lead.lead_id) is not None:
             return  # the same lead under a new event id (a re-published idempotent post)
-        current = await uow.current_policy()
+        current = await uow.policies.current()
         if current is None:
             raise NoPolicy("no policy applied")
         version, policy = current
@@ -59,7 +76,7 @@ class ScoringHandler:
         merged = merge_person(existing, contact, lead_id=lead.lead_id, keys=keys, person_id_if_new=new_id(),
                               at=lead.received_at)
         person = merged.person
-        await uow.save_person(
+        await uow.people.save(
             person.person_id, person_data(person), person.owner, person.lead_count, person.first_seen_at,
             person.last_seen_at, person.identity_keys, new=merged.is_new,
         )
@@ -68,14 +85,14 @@ class ScoringHandler:
         result = score_lead(facts, policy.scoring)
         reasons = [ScoreReason(rule=name, points=points) for name, points in result.reasons]
         duplicate_of = None if merged.is_new else (existing.last_lead_id if existing else None)
-        await uow.insert_lead(
+        await uow.leads.insert(
             lead_id=lead.lead_id, person_id=person.person_id, source=lead.source, identity_key=envelope.key,
             correlation_id=envelope.correlation_id, received_at=lead.received_at,
             contact=contact.model_dump(mode="json"), score=result.score, grade=result.grade,
             reasons=[r.model_dump() for r in reasons], duplicate_of=duplicate_of, state="qualified",
             policy_version=version,
         )
-        await uow.add_history_many([
+        await uow.leads.add_history_many([
             {"lead_id": lead.lead_id, "at": lead.received_at, "kind": "received", "detail": {"source": lead.source}},
             {"lead_id": lead.lead_id, "at": now, "kind": "scored", "detail": {
                 "score": result.score, "grade": result.grade, "reasons": [r.model_dump() for r in reasons],
@@ -87,7 +104,7 @@ class ScoringHandler:
             contact=contact, score=result.score, grade=result.grade, reasons=reasons, duplicate_of=duplicate_of,
             known_owner=known_owner, policy_version=version,
         )
-        await uow.emit(Envelope.wrap(qualified, source="leadrelay/scoring", subject=lead.lead_id,
+        await uow.outbox.emit(Envelope.wrap(qualified, source="leadrelay/scoring", subject=lead.lead_id,
                                      key=envelope.key, correlation_id=envelope.correlation_id, time=now))
         grade = result.grade
         uow.after_commit(lambda: self._observe(grade, not merged.is_new))
@@ -97,13 +114,13 @@ class ScoringHandler:
         if merged:
             self.metrics.duplicates_merged.inc()
 
-    async def _known_person(self, uow: UnitOfWork, keys: tuple[str, ...]) -> PersonRecord | None:
-        person_ids = await uow.person_ids_for_keys(keys)
+    async def _known_person(self, uow: ScoringWork, keys: tuple[str, ...]) -> PersonRecord | None:
+        person_ids = await uow.people.ids_for_keys(keys)
         if not person_ids:
             return None
         # Two people already known (one by email, one by phone) and this lead links them: we
         # merge into the oldest id and leave the other record in place; a merge of the two
         # records is an operator's decision, not an automatic one.
-        row = await uow.person(person_ids[0], lock=True)
+        row = await uow.people.get(person_ids[0], lock=True)
         return person_from_row(row, tuple(keys)) if row else None
 

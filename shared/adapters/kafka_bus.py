@@ -128,6 +128,9 @@ class KafkaBus:
                 except KafkaError as exc:
                     await producer.stop()
                     raise BusUnavailable(f"kafka unreachable: {exc}") from exc
+                except BaseException:  # cancelled by the publish timeout while the broker hangs
+                    await asyncio.shield(producer.stop())
+                    raise
                 self.producer = producer
 
     async def stop(self) -> None:

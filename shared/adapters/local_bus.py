@@ -12,9 +12,6 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
-
-from leadrelay.shared.adapters.sql import schema as t
 from leadrelay.shared.adapters.sql.store import SqlStore
 from leadrelay.shared.events import Envelope
 from leadrelay.shared.ports import BusUnavailable, Delivery
@@ -36,15 +33,7 @@ class LocalSubscription:
 
     async def _load_position(self) -> int:
         async with self.bus.store.transaction() as uow:
-            await uow.conn.execute(
-                uow._insert_ignore(t.consumer_offsets).values(group_name=self.group, position=0)
-            )
-            row = (
-                await uow.conn.execute(
-                    select(t.consumer_offsets.c.position).where(t.consumer_offsets.c.group_name == self.group)
-                )
-            ).one()
-        return row.position
+            return await uow.log.position(self.group)
 
     async def poll(self, max_records: int = 100, timeout_s: float = 1.0) -> list[Delivery]:
         if self.position is None:
@@ -63,17 +52,10 @@ class LocalSubscription:
 
     async def _fetch(self, max_records: int) -> list[Delivery]:
         async with self.bus.store.read() as uow:
-            rows = (
-                await uow.conn.execute(
-                    select(t.outbox.c.seq, t.outbox.c.topic, t.outbox.c.key, t.outbox.c.payload)
-                    .where(t.outbox.c.topic.in_(self.topics), t.outbox.c.seq > self.position)
-                    .order_by(t.outbox.c.seq)
-                    .limit(max_records)
-                )
-            ).all()
+            rows = await uow.log.read(self.topics, after=self.position, limit=max_records)
         if rows:
             self.position = rows[-1].seq
-        return [Delivery(row.topic, row.key, bytes(row.payload), 0, row.seq) for row in rows]
+        return [Delivery(row.topic, row.key, row.payload, 0, row.seq) for row in rows]
 
     async def commit(self, deliveries: Sequence[Delivery]) -> None:
         """Stores the position at most every OFFSET_COMMIT_INTERVAL_S: every consumer records the
@@ -90,11 +72,7 @@ class LocalSubscription:
             return
         position, self.pending_position = self.pending_position, None
         async with self.bus.store.transaction() as uow:
-            await uow.conn.execute(
-                update(t.consumer_offsets)
-                .where(t.consumer_offsets.c.group_name == self.group)
-                .values(position=position)
-            )
+            await uow.log.store_position(self.group, position)
         self.committed_at = time.monotonic()
 
     async def close(self) -> None:
@@ -122,7 +100,7 @@ class LocalBus:
     async def publish(self, envelope: Envelope) -> None:
         try:
             async with self.store.transaction() as uow:
-                await uow.append_if_new(envelope.topic, envelope.key, envelope.to_bytes(), envelope.id)
+                await uow.outbox.append_if_new(envelope.topic, envelope.key, envelope.to_bytes(), envelope.id)
         except Exception as exc:  # the caller answers 503; it must not say "accepted"
             raise BusUnavailable(str(exc)) from exc
 

@@ -11,18 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import select, text, update
-
 from leadrelay.shared.adapters.kafka_bus import KafkaBus
-from leadrelay.shared.adapters.sql import schema as t
-from leadrelay.shared.adapters.sql.store import SqlStore, as_utc
+from leadrelay.shared.adapters.sql.store import SqlStore
+from leadrelay.shared.clock import as_utc
 from leadrelay.shared.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
 POLL_INTERVAL_S = 0.2
-RELAY_LOCK_ID = 0x1EAD5E1A
 
 
 class OutboxRelay:
@@ -52,20 +49,13 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         async with self.store.transaction() as uow:
-            got_lock = (await uow.conn.execute(text("SELECT pg_try_advisory_xact_lock(:id)"),
-                                               {"id": RELAY_LOCK_ID})).scalar_one()
-            if not got_lock:
+            if not await uow.log.take_relay_turn():
                 return 0
-            rows = (await uow.conn.execute(
-                select(t.outbox.c.seq, t.outbox.c.topic, t.outbox.c.key, t.outbox.c.payload, t.outbox.c.created_at)
-                .where(t.outbox.c.published_at.is_(None)).order_by(t.outbox.c.seq).limit(BATCH)
-            )).all()
+            rows = await uow.log.unpublished(BATCH)
             if not rows:
                 self.metrics.outbox_lag.set(0)
                 return 0
             self.metrics.outbox_lag.set((self.store.clock() - as_utc(rows[0].created_at)).total_seconds())
-            await self.bus.publish_records([(r.topic, r.key, bytes(r.payload)) for r in rows])
-            await uow.conn.execute(
-                update(t.outbox).where(t.outbox.c.seq.in_([r.seq for r in rows])).values(published_at=self.store.clock())
-            )
+            await self.bus.publish_records([(r.topic, r.key, r.payload) for r in rows])
+            await uow.log.mark_published([r.seq for r in rows])
         return len(rows)

@@ -33,7 +33,7 @@ def ops_router() -> APIRouter:
         """The process can reach its database."""
         try:
             async with store.read() as uow:
-                await uow.current_policy()
+                await uow.policies.current()
         except Exception:
             return problem_response_plain(503, "database unreachable")
         return JSONResponse({"status": "ready"})

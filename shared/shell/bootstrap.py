@@ -80,7 +80,7 @@ async def ensure_topics(runtime: Runtime) -> None:
 async def apply_policy(runtime: Runtime, text: str, created_by: str = "cli") -> tuple[int, bool]:
     load_policy(text)  # refuse an invalid document before it becomes a version
     async with runtime.store.transaction() as uow:
-        return await uow.store_policy(text, created_by)
+        return await uow.policies.store(text, created_by)
 
 
 class SourceExists(Exception):
@@ -92,10 +92,10 @@ async def create_source(runtime: Runtime, name: str, kind: str = "api", config: 
     reused: the leads recorded under it keep their source. Raises SourceExists for an active one."""
     key = new_secret(SOURCE_KEY_PREFIX)
     async with runtime.store.transaction() as uow:
-        existing = await uow.source_by_name(name)
+        existing = await uow.sources.by_name(name)
         if existing is None:
-            await uow.add_source(name, kind, hash_secret(key), visible_prefix(key), config or {})
-        elif not await uow.reuse_source(name, kind, hash_secret(key), visible_prefix(key), config or {}):
+            await uow.sources.add(name, kind, hash_secret(key), visible_prefix(key), config or {})
+        elif not await uow.sources.reuse(name, kind, hash_secret(key), visible_prefix(key), config or {}):
             raise SourceExists(name)
     return key
 
@@ -106,7 +106,7 @@ async def rotate_source_key(runtime: Runtime, name: str) -> str | None:
     active source has the name."""
     key = new_secret(SOURCE_KEY_PREFIX)
     async with runtime.store.transaction() as uow:
-        if not await uow.rotate_source_key(name, hash_secret(key), visible_prefix(key)):
+        if not await uow.sources.rotate_key(name, hash_secret(key), visible_prefix(key)):
             return None
     return key
 
@@ -118,8 +118,8 @@ async def prepare_embedded(runtime: Runtime, policy_file: Path | None) -> tuple[
     await runtime.store.create_schema()
     text = policy_file.read_text(encoding="utf-8") if policy_file else None
     async with runtime.store.read() as uow:
-        current = await uow.current_policy()
-        sources = await uow.list_sources()
+        current = await uow.policies.current()
+        sources = await uow.sources.list()
     if text is not None or current is None:
         version, _ = await apply_policy(runtime, text or bundled_policy_text(), "leadrelay run")
     else:

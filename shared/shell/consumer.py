@@ -17,20 +17,16 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from leadrelay.shared import topics
-from leadrelay.shared.adapters.sql.store import SqlStore, UnitOfWork
-from leadrelay.shared.events import Envelope
+from leadrelay.shared.events import Contract, Envelope
 from leadrelay.shared.metrics import Metrics
-from leadrelay.shared.ports import Bus, Delivery, RetryLater, StoreUnavailable
+from leadrelay.shared.ports import Bus, Delivery, EventHandler, RetryLater, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
 
 # Backoff between attempts at one event; short, because a poison event holds up its partition.
 RETRY_DELAYS_S = (0.05, 0.25, 1.0)
@@ -41,11 +37,11 @@ INFRA_RETRY_MAX_DELAY_S = 5.0
 class ConsumerSpec:
     name: str
     topics: tuple[str, ...]
-    handle: Handler
+    handle: EventHandler
 
 
 class ConsumerRunner:
-    def __init__(self, spec: ConsumerSpec, bus: Bus, store: SqlStore, metrics: Metrics,
+    def __init__(self, spec: ConsumerSpec, bus: Bus, store: Store, metrics: Metrics,
                  max_retries: int = len(RETRY_DELAYS_S), kill_before_offset_commit: int = 0) -> None:
         self.spec = spec
         self.bus = bus
@@ -75,18 +71,22 @@ class ConsumerRunner:
             await subscription.close()
 
     async def process(self, delivery: Delivery) -> None:
+        # Validated once, here: the handler gets the typed payload.
         try:
             envelope = Envelope.from_bytes(delivery.payload)
-            envelope.payload()
+            event = envelope.payload()
         except (ValidationError, KeyError, ValueError) as exc:
             await self._dead_letter(delivery, None, f"malformed event: {exc}")
+            return
+        if not isinstance(event, self.spec.handle.events):
+            await self._dead_letter(delivery, envelope.id, f"{self.spec.name} does not take {envelope.type} events")
             return
         attempt = 0
         infra_delay = 0.1
         while True:
             started = time.perf_counter()
             try:
-                handled = await self._handle_once(envelope)
+                handled = await self._handle_once(event, envelope)
             except Exception as exc:
                 if isinstance(exc, StoreUnavailable | RetryLater):
                     log.warning("cannot handle the event yet; retrying", extra={
@@ -112,11 +112,11 @@ class ConsumerRunner:
                                                              "topic": delivery.topic, "offset": delivery.offset})
             return
 
-    async def _handle_once(self, envelope: Envelope) -> bool:
+    async def _handle_once(self, event: Contract, envelope: Envelope) -> bool:
         async with self.store.transaction() as uow:
-            if not await uow.mark_processed(self.spec.name, envelope.id):
+            if not await uow.inbox.mark_processed(self.spec.name, envelope.id):
                 return False
-            await self.spec.handle(envelope, uow)
+            await self.spec.handle(event, envelope, uow)
         return True
 
     async def _dead_letter(self, delivery: Delivery, event_id: str | None, error: str) -> None:
@@ -127,8 +127,8 @@ class ConsumerRunner:
                     dlq_topic = topics.dead_letter(delivery.topic, self.spec.name)
                     # A redelivery of an event we already dead-lettered finds its id here. The
                     # event id is not marked processed: a source's retry of it gets another go.
-                    if await uow.append_if_new(dlq_topic, delivery.key, delivery.payload, dead_letter_id):
-                        await uow.dead_letter(self.spec.name, delivery.topic, event_id, delivery.payload, error)
+                    if await uow.outbox.append_if_new(dlq_topic, delivery.key, delivery.payload, dead_letter_id):
+                        await uow.inbox.dead_letter(self.spec.name, delivery.topic, event_id, delivery.payload, error)
                 break
             except Exception as exc:
                 if not isinstance(exc, StoreUnavailable):

@@ -19,11 +19,11 @@ def key_of(payload: bytes, default: str) -> str:
 
 async def redrive(store: SqlStore, ids: Sequence[int] | None = None) -> int:
     async with store.transaction() as uow:
-        letters = [row for row in await uow.list_dead_letters() if not ids or row.id in ids]
+        letters = [row for row in await uow.inbox.dead_letters() if not ids or row.id in ids]
         for letter in letters:
             if letter.event_id:
-                await uow.forget_processed(letter.consumer, letter.event_id)
-            await uow.emit_raw(letter.topic, key_of(bytes(letter.payload), f"redrive:{letter.id}"),
+                await uow.inbox.forget(letter.consumer, letter.event_id)
+            await uow.outbox.emit_raw(letter.topic, key_of(bytes(letter.payload), f"redrive:{letter.id}"),
                                bytes(letter.payload), f"redrive:{letter.id}")
-            await uow.mark_redriven(letter.id)
+            await uow.inbox.mark_redriven(letter.id)
     return len(letters)

@@ -69,11 +69,11 @@ async def authenticate(request: Request, store: StoreDep) -> Principal:
     try:
         async with store.read() as uow:
             if credential.startswith(SOURCE_KEY_PREFIX):
-                row = await uow.source_by_key_hash(digest)
+                row = await uow.sources.by_key_hash(digest)
                 if row is not None:
                     return Principal(role="source", name=row.name)
             elif credential.startswith(TOKEN_PREFIX):
-                row = await uow.token_by_hash(digest)
+                row = await uow.tokens.by_hash(digest)
                 if row is not None:
                     return Principal(role=row.role, name=row.rep_id, rep_id=row.rep_id)
     except StoreUnavailable as exc:

@@ -13,7 +13,7 @@ LEAD = {"email": "Jane.Doe+ads@Example.com", "name": "Jane Doe", "company": "ACM
 
 async def outbox_rows(embedded) -> int:
     async with embedded.runtime.store.read() as uow:
-        return (await uow.conn.execute(select(func.count()).select_from(schema.outbox))).scalar_one()
+        return (await uow.tx.conn.execute(select(func.count()).select_from(schema.outbox))).scalar_one()
 
 
 def assert_problem(response, status: int, field: str) -> dict:
@@ -106,7 +106,7 @@ async def test_the_same_idempotency_key_and_body_returns_the_first_answer(embedd
     assert second.headers.get("idempotent-replayed") == "true"
     await embedded.wait_for(first.json()["lead_id"])
     async with embedded.runtime.store.read() as uow:
-        count = (await uow.conn.execute(select(func.count()).select_from(schema.leads))).scalar_one()
+        count = (await uow.tx.conn.execute(select(func.count()).select_from(schema.leads))).scalar_one()
     assert count == 1
 
 

@@ -63,7 +63,7 @@ class Stack:
 
     async def decisions(self) -> dict[str, int]:
         async with self.runtime.store.read() as uow:
-            rows = await uow.conn.execute(
+            rows = await uow.tx.conn.execute(
                 select(schema.decisions.c.lead_id, func.count()).group_by(schema.decisions.c.lead_id))
             return dict(rows.all())
 

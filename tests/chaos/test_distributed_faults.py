@@ -46,8 +46,8 @@ async def test_two_router_replicas_share_partitions_and_never_assign_a_lead_twic
         assert all(count > 0 for count in routed_by), f"one replica did no work: {routed_by}"
         assert sum(routed_by) == len(ids)
         async with stack.runtime.store.read() as uow:
-            cursors = await uow.cursors()
-            leads = await uow.leads_where(limit=1000)
+            cursors = await uow.roster.cursors()
+            leads = await uow.leads.where(limit=1000)
         # Round-robin state under the row lock: no lost update between the replicas.
         by_rule = sum(1 for lead in leads if lead.state == "assigned")
         assert by_rule == len(ids)

@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from leadrelay.shared.shell import cli
-from leadrelay.shared.shell.cli import app
+from leadrelay.shared.shell.cli import app, imports
 
 runner = CliRunner()
 
@@ -65,7 +64,7 @@ def test_reimporting_counts_rows_already_imported_apart_from_new_ones(data: Path
 
 def test_progress_is_printed_as_lines_when_stderr_is_not_a_terminal(data: Path, leads: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_PROGRESS_EVERY", 2)
+    monkeypatch.setattr(imports, "_PROGRESS_EVERY", 2)
     result = leadrelay("import", "csv", leads, "--source", "fair", "--data-dir", data)
     assert result.exit_code == 0
     progress = [line for line in result.stderr.splitlines() if line.startswith("imported ")]

@@ -41,7 +41,7 @@ async def delivered(chat, platform: str, count: int, timeout: float = 15) -> lis
 
 async def deliveries(pipeline: Pipeline, lead_id: str) -> list:
     async with pipeline.runtime.store.read() as uow:
-        return await uow.deliveries_for(lead_id)
+        return await uow.deliveries.for_lead(lead_id)
 
 
 async def test_signed_messages_and_retries_run_on_the_products_clock(tmp_path, chat, clock: FakeClock):

@@ -41,7 +41,7 @@ async def test_round_robin_shares_ordinary_leads_evenly(pipeline: Pipeline, chat
     owners = [(await pipeline.wait_for(lead_id))["owner"] for lead_id in ids]
     assert owners == ["rep-c"] * 6  # the smb pool has one rep; its cursor still advances
     async with pipeline.runtime.store.read() as uow:
-        assert (await uow.cursors()).get("everyone-else") == 6
+        assert (await uow.roster.cursors()).get("everyone-else") == 6
 
 
 async def test_a_returning_person_goes_back_to_their_owner(pipeline: Pipeline, chat):

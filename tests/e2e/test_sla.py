@@ -136,7 +136,7 @@ async def test_two_schedulers_fire_each_due_step_exactly_once(clocked_pipeline, 
     finally:
         await other.dispose()
     async with pipeline.runtime.store.read() as uow:
-        events = (await uow.conn.execute(
+        events = (await uow.tx.conn.execute(
             select(schema.outbox.c.payload).where(schema.outbox.c.topic == "lead.sla"))).scalars().all()
     fired = [(e["subject"], e["data"]["step"]) for e in (__import__("orjson").loads(p) for p in events)]
     assert sorted(fired) == sorted((lead_id, step) for lead_id in ids for step in ("remind", "escalate"))

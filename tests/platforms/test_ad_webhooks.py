@@ -61,7 +61,7 @@ async def test_a_signed_meta_lead_is_fetched_accepted_and_routed_once_despite_re
     assert lead["source"] == "meta-ads" and lead["contact"]["email"] == "jane@acme-meta.com"
     assert lead["contact"]["attributes"]["favourite_colour"] == "green"
     async with meta.runtime.store.read() as uow:
-        assert len(await uow.leads_where(source="meta-ads")) == 1
+        assert len(await uow.leads.where(source="meta-ads")) == 1
 
 
 async def test_a_platform_lead_with_a_bad_phone_keeps_it_as_unverified_instead_of_refusing(meta, graph):

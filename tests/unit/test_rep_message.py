@@ -20,7 +20,7 @@ from leadrelay.services.notifier.messages import (
     message_to_json,
 )
 from leadrelay.services.router.clocks import first_touch_deadline
-from leadrelay.shared.events import Envelope, LeadAssigned
+from leadrelay.shared.events import Envelope, LeadAssigned, LeadContact, LeadSummary, ScoreReason
 from leadrelay.shared.policy import load_policy
 from tests.conftest import policy_text
 
@@ -130,29 +130,36 @@ def test_the_first_touch_deadline_is_the_clocks_arithmetic_in_the_owners_calenda
 # -- the notifier: one message per reader, from the event and the policy ------------------------------
 
 
-class FakeUnitOfWork:
-    def __init__(self, lead: Any, policy: Any) -> None:
-        self.row, self.policy = lead, policy
-        self.deliveries: list[dict[str, Any]] = []
+class FakePolicies:
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
 
-    async def lead(self, lead_id: str) -> Any:
-        return self.row if lead_id == self.row.lead_id else None
-
-    async def current_policy(self) -> Any:
+    async def current(self) -> Any:
         return 1, self.policy
 
-    async def add_delivery(self, **values: Any) -> None:
-        self.deliveries.append(values)
+
+class FakeDeliveries:
+    def __init__(self) -> None:
+        self.added: list[dict[str, Any]] = []
+
+    async def add(self, **values: Any) -> None:
+        self.added.append(values)
+
+
+class FakeNotifierWork:
+    """The two repositories the notifier touches; the lead itself comes in the event."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policies, self.deliveries = FakePolicies(policy), FakeDeliveries()
 
     def after_commit(self, callback: Any) -> None:
         pass
 
 
-class Row:
-    def __init__(self, card: LeadCard) -> None:
-        self.lead_id, self.contact, self.source = card.lead_id, dict(card.contact), card.source
-        self.score, self.grade, self.queue = card.score, card.grade, card.queue
-        self.reasons = [{"rule": rule, "points": points} for rule, points in card.reasons]
+def summary_of(card: LeadCard) -> LeadSummary:
+    return LeadSummary(source=card.source, contact=LeadContact(**card.contact), score=card.score, grade=card.grade,
+                       reasons=[ScoreReason(rule=rule, points=points) for rule, points in card.reasons],
+                       queue=card.queue)
 
 
 async def test_each_reader_gets_the_message_in_their_language_and_zone():
@@ -164,14 +171,15 @@ async def test_each_reader_gets_the_message_in_their_language_and_zone():
     event = LeadAssigned(lead_id=LEAD.lead_id, received_at=AT, assigned_at=AT, owner="rep-a", rule="reassigned",
                          policy_version=1, grade="hot", score=75, reason="reassigned", previous_owner="rep-b",
                          backup_for="rep-b", notify=["rep-a", "rep-b", "mgr-a"],
-                         first_touch_due_at=AT + timedelta(minutes=15), first_touch_target=timedelta(minutes=15))
+                         first_touch_due_at=AT + timedelta(minutes=15), first_touch_target=timedelta(minutes=15),
+                         lead=summary_of(LEAD))
     envelope = Envelope.wrap(event, source="test", subject=LEAD.lead_id, key="k", correlation_id="c", time=AT)
-    uow = FakeUnitOfWork(Row(LEAD), policy)
-    await NotifierHandler("https://lr.example", lambda: None)(envelope, uow)  # type: ignore[arg-type]
+    uow = FakeNotifierWork(policy)
+    await NotifierHandler("https://lr.example", lambda: None)(event, envelope, uow)
 
-    sent = {d["recipient"]: message_from_json(d["message"]) for d in uow.deliveries}
+    sent = {d["recipient"]: message_from_json(d["message"]) for d in uow.deliveries.added}
     assert sent["rep-a"].text.splitlines() == ["你是 Bob 的备份，这条线索现在由你跟进。",
                                                "请在 11:15（Asia/Tokyo）前首次联系，时限 15 分钟。"]
     assert sent["rep-b"].text == "Reassigned from you to 李娜: nothing more to do."
     assert sent["mgr-a"].text.splitlines() == ["Owner: 李娜.", "First touch by 10:15 (Asia/Shanghai), 15 min."]
-    assert {d["platform"] for d in uow.deliveries} == {"slack"}
+    assert {d["platform"] for d in uow.deliveries.added} == {"slack"}

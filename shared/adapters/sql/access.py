@@ -1,0 +1,92 @@
+"""Sources, tokens and intake's idempotency keys, in SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from leadrelay.shared.adapters.sql import schema as t
+from leadrelay.shared.adapters.sql.transaction import SqlTransaction, record, record_or_none
+from leadrelay.shared.ports import IdempotencyRecord, SourceRecord, TokenRecord
+
+
+class SqlSources:
+    def __init__(self, tx: SqlTransaction) -> None:
+        self.tx = tx
+
+    async def add(self, name: str, kind: str, key_hash: str, key_prefix: str, config: dict[str, Any]) -> None:
+        await self.tx.conn.execute(insert(t.sources).values(
+            name=name, kind=kind, key_hash=key_hash, key_prefix=key_prefix, config=config,
+            created_at=self.tx.clock()))
+
+    async def by_name(self, name: str) -> SourceRecord | None:
+        row = (await self.tx.conn.execute(select(t.sources).where(t.sources.c.name == name))).first()
+        return record_or_none(SourceRecord, row)
+
+    async def by_key_hash(self, key_hash: str) -> SourceRecord | None:
+        row = (await self.tx.conn.execute(
+            select(t.sources).where(t.sources.c.key_hash == key_hash, t.sources.c.revoked_at.is_(None)))).first()
+        return record_or_none(SourceRecord, row)
+
+    async def list(self) -> list[SourceRecord]:
+        return [record(SourceRecord, row)
+                for row in await self.tx.conn.execute(select(t.sources).order_by(t.sources.c.name))]
+
+    async def revoke(self, name: str) -> bool:
+        result = await self.tx.conn.execute(
+            update(t.sources).where(t.sources.c.name == name, t.sources.c.revoked_at.is_(None))
+            .values(revoked_at=self.tx.clock()))
+        return result.rowcount == 1
+
+    async def rotate_key(self, name: str, key_hash: str, key_prefix: str) -> bool:
+        result = await self.tx.conn.execute(
+            update(t.sources).where(t.sources.c.name == name, t.sources.c.revoked_at.is_(None))
+            .values(key_hash=key_hash, key_prefix=key_prefix))
+        return result.rowcount == 1
+
+    async def reuse(self, name: str, kind: str, key_hash: str, key_prefix: str, config: dict[str, Any]) -> bool:
+        result = await self.tx.conn.execute(
+            update(t.sources).where(t.sources.c.name == name, t.sources.c.revoked_at.is_not(None))
+            .values(kind=kind, key_hash=key_hash, key_prefix=key_prefix, config=config,
+                    created_at=self.tx.clock(), revoked_at=None))
+        return result.rowcount == 1
+
+
+class SqlTokens:
+    def __init__(self, tx: SqlTransaction) -> None:
+        self.tx = tx
+
+    async def add(self, token_hash: str, key_prefix: str, role: str, rep_id: str | None) -> None:
+        await self.tx.conn.execute(insert(t.tokens).values(
+            token_hash=token_hash, key_prefix=key_prefix, role=role, rep_id=rep_id, created_at=self.tx.clock()))
+
+    async def by_hash(self, token_hash: str) -> TokenRecord | None:
+        row = (await self.tx.conn.execute(
+            select(t.tokens).where(t.tokens.c.token_hash == token_hash, t.tokens.c.revoked_at.is_(None)))).first()
+        return record_or_none(TokenRecord, row)
+
+    async def list(self) -> list[TokenRecord]:
+        query = select(t.tokens).order_by(t.tokens.c.created_at, t.tokens.c.key_prefix)
+        return [record(TokenRecord, row) for row in await self.tx.conn.execute(query)]
+
+    async def revoke(self, token_hash: str) -> bool:
+        result = await self.tx.conn.execute(
+            update(t.tokens).where(t.tokens.c.token_hash == token_hash, t.tokens.c.revoked_at.is_(None))
+            .values(revoked_at=self.tx.clock()))
+        return result.rowcount == 1
+
+
+class SqlIdempotency:
+    def __init__(self, tx: SqlTransaction) -> None:
+        self.tx = tx
+
+    async def get(self, source: str, key: str) -> IdempotencyRecord | None:
+        row = (await self.tx.conn.execute(select(t.idempotency_keys).where(
+            t.idempotency_keys.c.source == source, t.idempotency_keys.c.key == key))).first()
+        return record_or_none(IdempotencyRecord, row)
+
+    async def remember(self, source: str, key: str, body_hash: str, lead_id: str) -> bool:
+        result = await self.tx.conn.execute(self.tx.insert_ignore(t.idempotency_keys).values(
+            source=source, key=key, body_hash=body_hash, lead_id=lead_id, created_at=self.tx.clock()))
+        return result.rowcount == 1
