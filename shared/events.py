@@ -60,6 +60,9 @@ class LeadReceived(Contract):
     external_id: str | None = None
     received_at: datetime
     contact: LeadContact
+    # Salted HMACs of the normalised email, phone and external id, strongest first; the first is
+    # the partition key. Computed once, by intake (the only service that needs the salt).
+    identity_keys: list[str] = Field(min_length=1)
 
 
 class ScoreReason(Contract):

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 from leadrelay.shared.events import Envelope, LeadContact, LeadReceived, new_id
-from leadrelay.shared.identity import identity_key
+from leadrelay.shared.identity import identity_keys
 from leadrelay.shared.ports import BusUnavailable
 from leadrelay.shared.problems import Conflict, ServiceUnavailable
 from leadrelay.shared.runtime import Runtime
@@ -66,12 +66,12 @@ async def accept_lead(
         lead_id = new_id()
         event_id = new_id()
     now = runtime.clock()
+    keys = identity_keys(contact.email, contact.phone, source, external_id or lead_id, runtime.settings.identity_salt)
     event = LeadReceived(
         lead_id=lead_id, source=source, source_kind=source_kind, external_id=external_id,
-        received_at=now, contact=contact,
+        received_at=now, contact=contact, identity_keys=list(keys),
     )
-    key = identity_key(contact.email, contact.phone, source, external_id or lead_id, runtime.settings.identity_salt)
-    envelope = Envelope.wrap(event, source=f"leadrelay/intake/{source}", subject=lead_id, key=key,
+    envelope = Envelope.wrap(event, source=f"leadrelay/intake/{source}", subject=lead_id, key=keys[0],
                              correlation_id=lead_id, id=event_id, time=now)
     try:
         await runtime.bus.publish(envelope)
@@ -81,6 +81,6 @@ async def accept_lead(
         raise ServiceUnavailable("The event log is unavailable; the lead was not stored. Retry later.",
                                  headers={"Retry-After": "5"}) from exc
     runtime.metrics.leads_accepted.labels(source).inc()
-    log.info("lead accepted", extra={"lead_id": lead_id, "event_id": event_id, "source": source, "key": key})
+    log.info("lead accepted", extra={"lead_id": lead_id, "event_id": event_id, "source": source, "key": keys[0]})
     return Accepted(lead_id, replayed)
 

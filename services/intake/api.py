@@ -1,14 +1,24 @@
-"""Intake's HTTP routes: leads posted by forms and sources."""
+"""Intake's HTTP routes: leads posted by forms and sources.
+
+``POST /v1/leads`` reads its body itself, in the ``posted_lead`` dependency, rather than declaring
+a ``LeadIn`` parameter for FastAPI to parse: FastAPI reads and decodes a declared body before it
+runs any dependency, so the whole body would be in memory before the caller is authenticated or
+the size limit is checked. Read here, the order is: the credential (401, 403), the Content-Type
+(415), the size while the body streams in (413, without reading an over-size body to its end),
+the JSON (400), then the fields (422). The OpenAPI document still describes the body: the route
+declares it through ``openapi_extra`` from the same ``LeadIn`` model the dependency validates with.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import httpx
 import orjson
-from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
 
 from leadrelay.services.intake.accept import accept_lead
 from leadrelay.services.intake.ad_platforms import (
@@ -22,26 +32,53 @@ from leadrelay.services.intake.ad_platforms import (
     meta_signature_valid,
     secret,
 )
-from leadrelay.services.intake.validation import parse_lead, to_contact
+from leadrelay.services.intake.validation import LeadIn, parse_lead, to_contact
+from leadrelay.shared.events import LeadContact
+from leadrelay.shared.metrics import Metrics
+from leadrelay.shared.ports import Store
 from leadrelay.shared.problems import (
+    Conflict,
     Forbidden,
     InvalidField,
     PayloadTooLarge,
     Problem,
+    ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
 )
 from leadrelay.shared.runtime import Runtime
-from leadrelay.shared.security import constant_time_equal
-from leadrelay.shared.web.deps import PrincipalDep, RuntimeDep
+from leadrelay.shared.security import Principal, constant_time_equal
+from leadrelay.shared.settings import Settings
+from leadrelay.shared.web.deps import MetricsDep, PrincipalDep, RuntimeDep, SettingsDep, StoreDep
+from leadrelay.shared.web.openapi import json_body, problem_responses
 
 
 class LeadAccepted(BaseModel):
-    lead_id: str
-    status: str = "accepted"
+    """The lead is durably stored; scoring and routing follow asynchronously."""
+
+    lead_id: str = Field(description="The lead's id. `GET /v1/leads/{lead_id}` shows its score, owner and decision.",
+                         examples=["3f0c9a52-8d1e-4b7a-9c55-2e1f6b0d4a17"])
+    status: Literal["accepted"] = Field(default="accepted", description="Always `accepted`.")
 
 
-async def read_json_body(request: Request, max_bytes: int) -> object:
+@dataclass(frozen=True)
+class PostedLead:
+    """A posted lead, validated: its fields, its contact normalised, and the bytes it came as."""
+
+    lead: LeadIn
+    contact: LeadContact
+    # What an Idempotency-Key is bound to: the body as sent, not as parsed, so a retry must resend
+    # the same bytes, and the hashes stored for keys already in use stay comparable.
+    raw: bytes
+
+
+def too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The body is over {max_bytes} bytes.", errors=[{"field": "body", "reason": "too large"}])
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """Returns the body of a JSON request; raises UnsupportedMediaType, or PayloadTooLarge as soon as
+    the declared length or the bytes read so far are over ``max_bytes``."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(
@@ -50,13 +87,17 @@ async def read_json_body(request: Request, max_bytes: int) -> object:
         )
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"The body is over {max_bytes} bytes.", errors=[{"field": "body", "reason": "too large"}])
+        raise too_large(max_bytes)
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > max_bytes:
-            raise PayloadTooLarge(f"The body is over {max_bytes} bytes.", errors=[{"field": "body", "reason": "too large"}])
-    request.state.raw_body = bytes(raw)
+            raise too_large(max_bytes)
+    return bytes(raw)
+
+
+def json_value(raw: bytes) -> object:
+    """Returns the decoded JSON; raises Problem (400) naming the body when it is not JSON."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -64,59 +105,125 @@ async def read_json_body(request: Request, max_bytes: int) -> object:
                       errors=[{"field": "body", "reason": "invalid JSON"}]) from None
 
 
+def count_rejection(metrics: Metrics, source: Principal, problem: Problem) -> None:
+    metrics.leads_rejected.labels(source.name or "-", problem.type_slug).inc()
+
+
+async def lead_source(principal: PrincipalDep) -> Principal:
+    """The caller, who must be a lead source: only a source's API key posts leads."""
+    if principal.role != "source":
+        raise Forbidden("Only a lead source's API key can post leads.")
+    return principal
+
+
+SourceDep = Annotated[Principal, Depends(lead_source)]
+
+
+async def posted_lead(request: Request, source: SourceDep, settings: SettingsDep, metrics: MetricsDep) -> PostedLead:
+    """The body, read and validated here rather than by FastAPI (see the module docstring)."""
+    try:
+        raw = await read_body(request, settings.max_body_bytes)
+        lead = parse_lead(json_value(raw))
+        return PostedLead(lead=lead, contact=to_contact(lead), raw=raw)
+    except Problem as problem:
+        count_rejection(metrics, source, problem)
+        raise
+
+
+PostedLeadDep = Annotated[PostedLead, Depends(posted_lead)]
+
+ACCEPTED_HEADERS = {
+    "Location": {"description": "The lead's URL, `/v1/leads/{lead_id}`.", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {
+        "description": "`true` when this answers a retry (same Idempotency-Key, same body) of a lead already accepted.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+
+DEFAULT_MAX_BODY: int = Settings.model_fields["max_body_bytes"].default
+
+POST_LEAD_PROBLEMS = problem_responses(
+    ("The body is not valid JSON.",
+     Problem("The body is not valid JSON: unexpected end of data: line 1 column 27 (char 26)",
+             errors=[{"field": "body", "reason": "invalid JSON"}])),
+    ("No `Authorization: Bearer <source API key>`, or a key that is unknown or revoked.",
+     Unauthorized("Unknown or revoked credential.", errors=[{"field": "Authorization", "reason": "invalid key"}],
+                  headers={"WWW-Authenticate": "Bearer"})),
+    ("The credential is not a lead source's API key.",
+     Forbidden("Only a lead source's API key can post leads.")),
+    ("The Idempotency-Key was already used with a different body; nothing was stored.",
+     Conflict("This Idempotency-Key was already used with a different body.",
+              errors=[{"field": "Idempotency-Key", "reason": "reused with a different body"}])),
+    (f"The body is over the size limit (`LEADRELAY_MAX_BODY_BYTES`, {DEFAULT_MAX_BODY // 1024} KiB by default). "
+     "It is refused as soon as it is over, without being read to its end.",
+     too_large(DEFAULT_MAX_BODY)),
+    ("The body is not sent as JSON.",
+     UnsupportedMediaType("Send JSON with 'Content-Type: application/json' (got 'text/plain').",
+                          errors=[{"field": "Content-Type", "reason": "must be application/json"}])),
+    ("A field is invalid or unknown, the body is not a JSON object, or the lead has no email, phone or "
+     "external_id; `errors` names each field. Nothing was stored.",
+     InvalidField("Invalid email: An email address must have an @-sign.",
+                  errors=[{"field": "email", "reason": "An email address must have an @-sign."}])),
+    ("The event log or the database is unavailable; nothing was stored. Retry after `Retry-After` seconds.",
+     ServiceUnavailable("The event log is unavailable; the lead was not stored. Retry later.",
+                        headers={"Retry-After": "5"})),
+    instance="/v1/leads",
+)
+
+
 def intake_router() -> APIRouter:
     router = APIRouter(tags=["intake"])
 
-    @router.post("/v1/leads", status_code=202, response_model=LeadAccepted,
-                 responses={409: {"description": "Idempotency-Key reused with another body"},
-                            422: {"description": "A field is invalid"}, 503: {"description": "Log down"}})
+    @router.post(
+        "/v1/leads", status_code=202, response_model=LeadAccepted,
+        response_description="The lead is durably stored: fsynced to the event log, or acknowledged by Kafka.",
+        responses={202: {"headers": ACCEPTED_HEADERS}, **POST_LEAD_PROBLEMS},
+        openapi_extra=json_body(LeadIn, "The lead, as `Content-Type: application/json`."),
+    )
     async def post_lead(
-        request: Request,
+        posted: PostedLeadDep,
+        source: SourceDep,
         runtime: RuntimeDep,
-        principal: PrincipalDep,
-        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-    ) -> JSONResponse:
+        metrics: MetricsDep,
+        response: Response,
+        idempotency_key: Annotated[str | None, Header(
+            max_length=200,
+            description="Makes retries safe: the same key with the same body answers with the first lead; "
+                        "with another body, 409.")] = None,
+    ) -> LeadAccepted:
         """Accept a lead; answers 202 once it is durably stored."""
-        if principal.role != "source":
-            raise Forbidden("Only a lead source's API key can post leads.")
-        try:
-            body = await read_json_body(request, runtime.settings.max_body_bytes)
-            lead = parse_lead(body)
-            contact = to_contact(lead)
-            if idempotency_key is not None and not idempotency_key.strip():
-                raise InvalidField("Idempotency-Key is empty.",
-                                   errors=[{"field": "Idempotency-Key", "reason": "empty"}])
-        except Problem as problem:
-            runtime.metrics.leads_rejected.labels(principal.name or "-", problem.type_slug).inc()
-            raise
+        if idempotency_key is not None and not idempotency_key.strip():
+            problem = InvalidField("Idempotency-Key is empty.", errors=[{"field": "Idempotency-Key", "reason": "empty"}])
+            count_rejection(metrics, source, problem)
+            raise problem
         accepted = await accept_lead(
-            runtime, source=principal.name or "", source_kind="api", contact=contact,
-            external_id=lead.external_id, dedup_key=idempotency_key, body_fingerprint=request.state.raw_body,
+            runtime, source=source.name or "", source_kind="api", contact=posted.contact,
+            external_id=posted.lead.external_id, dedup_key=idempotency_key, body_fingerprint=posted.raw,
         )
-        headers = {"Location": f"/v1/leads/{accepted.lead_id}"}
+        response.headers["Location"] = f"/v1/leads/{accepted.lead_id}"
         if accepted.replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return JSONResponse({"lead_id": accepted.lead_id, "status": "accepted"}, status_code=202, headers=headers)
+            response.headers["Idempotent-Replayed"] = "true"
+        return LeadAccepted(lead_id=accepted.lead_id)
 
     @router.get("/v1/sources/meta/webhook", response_class=PlainTextResponse, include_in_schema=True)
-    async def verify_meta_webhook(runtime: RuntimeDep, request: Request) -> PlainTextResponse:
+    async def verify_meta_webhook(store: StoreDep, request: Request) -> PlainTextResponse:
         """Meta's subscription handshake: echo hub.challenge when hub.verify_token is ours."""
         params = request.query_params
         token = params.get("hub.verify_token") or params.get("hub_verify_token") or ""
         challenge = params.get("hub.challenge") or params.get("hub_challenge") or ""
         mode = params.get("hub.mode") or params.get("hub_mode")
-        for source in await sources_of_kind(runtime, "meta"):
+        for source in await sources_of_kind(store, "meta"):
             expected = secret(source.config.get("verify_token"))
             if mode == "subscribe" and expected and constant_time_equal(expected, token):
                 return PlainTextResponse(challenge)
         raise Forbidden("Unknown verify token.", errors=[{"field": "hub.verify_token", "reason": "does not match"}])
 
     @router.post("/v1/sources/meta/webhook")
-    async def receive_meta_webhook(runtime: RuntimeDep, request: Request) -> dict[str, Any]:
+    async def receive_meta_webhook(request: Request, store: StoreDep, runtime: RuntimeDep) -> dict[str, Any]:
         """Meta Lead Ads: verify X-Hub-Signature-256, fetch each lead from the Graph API, accept it."""
         raw = await request.body()
         signature = request.headers.get("x-hub-signature-256")
-        source = next((s for s in await sources_of_kind(runtime, "meta")
+        source = next((s for s in await sources_of_kind(store, "meta")
                        if (app_secret := secret(s.config.get("app_secret")))
                        and meta_signature_valid(app_secret, raw, signature)), None)
         if source is None:
@@ -144,13 +251,14 @@ def intake_router() -> APIRouter:
         return {"accepted": accepted}
 
     @router.post("/v1/sources/google-ads/webhook")
-    async def receive_google_ads_webhook(runtime: RuntimeDep, request: Request) -> dict[str, Any]:
+    async def receive_google_ads_webhook(request: Request, store: StoreDep, settings: SettingsDep,
+                                         runtime: RuntimeDep) -> dict[str, Any]:
         """Google Ads lead form: check google_key, then accept the lead (dedup on lead_id)."""
-        payload = await read_json_body(request, runtime.settings.max_body_bytes)
+        payload = json_value(await read_body(request, settings.max_body_bytes))
         if not isinstance(payload, dict) or not payload.get("lead_id"):
             raise InvalidField("lead_id is required.", errors=[{"field": "lead_id", "reason": "missing"}])
         key = str(payload.get("google_key") or "")
-        source = next((s for s in await sources_of_kind(runtime, "google_ads")
+        source = next((s for s in await sources_of_kind(store, "google_ads")
                        if (expected := secret(s.config.get("google_key"))) and constant_time_equal(expected, key)),
                       None)
         if source is None:
@@ -163,8 +271,8 @@ def intake_router() -> APIRouter:
     return router
 
 
-async def sources_of_kind(runtime: Runtime, kind: str) -> list[Any]:
-    async with runtime.store.read() as uow:
+async def sources_of_kind(store: Store, kind: str) -> list[Any]:
+    async with store.read() as uow:
         return [s for s in await uow.sources.list() if s.kind == kind and s.revoked_at is None]
 
 

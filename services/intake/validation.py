@@ -14,28 +14,66 @@ MAX_ATTRIBUTES = 50
 
 
 class LeadIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """The lead a web form or a source posts. Every field is optional, but a lead needs a way to reach
+    the person: an ``email`` or a ``phone`` (or an ``external_id`` from the source)."""
 
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=40)
-    name: str | None = Field(default=None, max_length=200)
-    company: str | None = Field(default=None, max_length=200)
-    title: str | None = Field(default=None, max_length=200)
-    country: str | None = Field(default=None, max_length=60)
-    region: str | None = Field(default=None, max_length=100)
-    city: str | None = Field(default=None, max_length=100)
-    industry: str | None = Field(default=None, max_length=100)
-    employees: int | None = Field(default=None, ge=0, le=10_000_000)
-    language: str | None = Field(default=None, max_length=20)
-    website: str | None = Field(default=None, max_length=300)
-    utm_source: str | None = Field(default=None, max_length=200)
-    utm_medium: str | None = Field(default=None, max_length=200)
-    utm_campaign: str | None = Field(default=None, max_length=200)
-    utm_term: str | None = Field(default=None, max_length=200)
-    utm_content: str | None = Field(default=None, max_length=200)
-    consent: bool | None = None
-    external_id: str | None = Field(default=None, max_length=200)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, title="Lead",
+        json_schema_extra={"examples": [{
+            "email": "li.wei@bigfactory.cn", "phone": "+86 138 0013 8000", "name": "Li Wei",
+            "company": "Big Factory", "title": "CTO", "country": "CN", "region": "Shanghai",
+            "industry": "manufacturing", "employees": 2000, "language": "zh", "utm_source": "google",
+            "utm_campaign": "spring-expo", "consent": True, "attributes": {"product": "MES"},
+        }]},
+    )
+
+    email: str | None = Field(
+        default=None, max_length=320, examples=["li.wei@bigfactory.cn"],
+        description="The person's email address. Stored normalised: lower-cased, without a `+tag`.")
+    phone: str | None = Field(
+        default=None, max_length=40, examples=["+86 138 0013 8000"],
+        description="The person's phone number, in international form (`+86 …`) or local to `country`. "
+                    "Stored in E.164 (`+8613800138000`).")
+    name: str | None = Field(default=None, max_length=200, examples=["Li Wei"], description="The person's name.")
+    company: str | None = Field(default=None, max_length=200, examples=["Big Factory"],
+                                description="The company the person works for.")
+    title: str | None = Field(default=None, max_length=200, examples=["CTO"],
+                              description="The person's job title; scoring rules may match it.")
+    country: str | None = Field(
+        default=None, max_length=60, examples=["CN"],
+        description="ISO 3166 alpha-2 code or a common English name (`CN`, `China`). Routes by territory "
+                    "and is the region for a phone number written without `+`.")
+    region: str | None = Field(default=None, max_length=100, examples=["Shanghai"],
+                               description="Province, state or region; routes by territory.")
+    city: str | None = Field(default=None, max_length=100, examples=["Shanghai"],
+                             description="City; routes by territory.")
+    industry: str | None = Field(default=None, max_length=100, examples=["manufacturing"],
+                                 description="The company's industry; matched against the reps' industries.")
+    employees: int | None = Field(default=None, ge=0, le=10_000_000, examples=[2000],
+                                  description="The company's head count; scoring and routing rules may use it.")
+    language: str | None = Field(default=None, max_length=20, examples=["zh"],
+                                 description="The language the person prefers, as a tag (`zh`, `zh-CN`, `en`); "
+                                             "matched against the reps' languages.")
+    website: str | None = Field(default=None, max_length=300, examples=["https://bigfactory.cn"],
+                                description="The company's website; finds the named account's owner.")
+    utm_source: str | None = Field(default=None, max_length=200, examples=["google"],
+                                   description="Campaign tracking: the `utm_source` of the visit.")
+    utm_medium: str | None = Field(default=None, max_length=200, examples=["cpc"],
+                                   description="Campaign tracking: the `utm_medium` of the visit.")
+    utm_campaign: str | None = Field(default=None, max_length=200, examples=["spring-expo"],
+                                     description="Campaign tracking: the `utm_campaign` of the visit.")
+    utm_term: str | None = Field(default=None, max_length=200, examples=["mes software"],
+                                 description="Campaign tracking: the `utm_term` of the visit.")
+    utm_content: str | None = Field(default=None, max_length=200, examples=["banner-a"],
+                                    description="Campaign tracking: the `utm_content` of the visit.")
+    consent: bool | None = Field(default=None, examples=[True],
+                                 description="Whether the person agreed to be contacted.")
+    external_id: str | None = Field(
+        default=None, max_length=200, examples=["form-7731"],
+        description="The lead's id in the posting system. Enough to identify a lead that has no email or phone.")
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, examples=[{"product": "MES", "budget": "100k"}],
+        description=f"Anything else the form asked, kept with the lead (at most {MAX_ATTRIBUTES} keys).")
 
     @field_validator("attributes")
     @classmethod

@@ -25,7 +25,6 @@ from typing import Any
 from rapidfuzz import fuzz, utils
 
 from leadrelay.shared.events import LeadContact
-from leadrelay.shared.identity import identity_keys
 
 __all__ = [
     "CONTACT_FIELDS",
@@ -33,7 +32,6 @@ __all__ = [
     "POSSIBLE_DUPLICATE_THRESHOLD",
     "MergeResult",
     "PersonRecord",
-    "candidate_keys",
     "looks_like_same_person",
     "merge_person",
 ]
@@ -96,22 +94,6 @@ class MergeResult:
     person: PersonRecord
     is_new: bool
     changed_fields: tuple[str, ...]
-
-
-def candidate_keys(
-    email_norm: str | None,
-    phone: str | None,
-    source: str,
-    external_id: str | None,
-    salt: str,
-) -> tuple[str, ...]:
-    """Returns every identity key of a lead, strongest first; look the person up by all of them.
-
-    All, not just the partition key: a returning person with the same phone but a new email
-    must still be found. Expects a normalised email and an E.164 phone. The first key equals
-    ``leadrelay.shared.identity.identity_key(...)``. Raises InvalidContact when the lead has no key at all.
-    """
-    return identity_keys(email_norm, phone, source, external_id, salt)
 
 
 def merge_person(

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from typing import Any, ClassVar, Protocol
 
-from leadrelay.services.scoring.dedup import PersonRecord, candidate_keys, merge_person
+from leadrelay.services.scoring.dedup import PersonRecord, merge_person
 from leadrelay.services.scoring.scoring import score_lead
 from leadrelay.shared.clock import Clock
 from leadrelay.shared.events import Contract, Envelope, LeadQualified, LeadReceived, ScoreReason, new_id
@@ -57,8 +57,7 @@ class ScoringHandler:
     name: ClassVar[str] = "scoring"
     events: ClassVar[tuple[type[Contract], ...]] = (LeadReceived,)
 
-    def __init__(self, salt: str, metrics: Metrics, clock: Clock) -> None:
-        self.salt = salt
+    def __init__(self, metrics: Metrics, clock: Clock) -> None:
         self.metrics = metrics
         self.clock = clock
 
@@ -71,7 +70,9 @@ class ScoringHandler:
         version, policy = current
         now = self.clock()
         contact = lead.contact
-        keys = candidate_keys(contact.email, contact.phone, lead.source, lead.external_id or lead.lead_id, self.salt)
+        # Every key, not just the partition key: a returning person with the same phone but a
+        # new email must still be found.
+        keys = tuple(lead.identity_keys)
         existing = await self._known_person(uow, keys)
         merged = merge_person(existing, contact, lead_id=lead.lead_id, keys=keys, person_id_if_new=new_id(),
                               at=lead.received_at)

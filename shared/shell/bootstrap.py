@@ -65,7 +65,7 @@ def build_app(runtime: Runtime) -> FastAPI:
 
 def consumer_specs(runtime: Runtime, wake_sender: Callable[[], None]) -> dict[str, ConsumerSpec]:
     handlers = {
-        "scoring": ScoringHandler(runtime.settings.identity_salt, runtime.metrics, runtime.clock),
+        "scoring": ScoringHandler(runtime.metrics, runtime.clock),
         "router": RouterHandler(runtime.metrics, runtime.clock),
         "notifier": NotifierHandler(runtime.settings.base_url, wake_sender),
     }

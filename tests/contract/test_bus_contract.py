@@ -34,7 +34,7 @@ RECEIVE_TIMEOUT_S = 15.0
 def received(key: str, n: int = 0) -> Envelope:
     lead_id = new_id()
     payload = LeadReceived(lead_id=lead_id, source="contract", received_at=AT,
-                           contact=LeadContact(company=f"Company {n}", employees=n))
+                           contact=LeadContact(company=f"Company {n}", employees=n), identity_keys=[key])
     return Envelope.wrap(payload, source="contract-test", subject=lead_id, key=key, correlation_id=lead_id, time=AT)
 
 

@@ -11,12 +11,12 @@ from leadrelay.services.scoring.dedup import (
     POSSIBLE_DUPLICATE_THRESHOLD,
     MergeResult,
     PersonRecord,
-    candidate_keys,
     looks_like_same_person,
     merge_person,
 )
 from leadrelay.shared.events import LeadContact
 from leadrelay.shared.identity import identity_key
+from leadrelay.shared.identity import identity_keys as candidate_keys
 
 SALT = "test-salt"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
