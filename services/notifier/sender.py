@@ -114,7 +114,11 @@ class ChatSender:
             if waiting_until and waiting_until > now:
                 await self._reschedule(row, waiting_until, "waiting for the platform's rate limit")
                 return
-            request = build_request(message_from_json(row.message), dest, now)
+            try:
+                request = build_request(message_from_json(row.message), dest, now)
+            except (KeyError, TypeError, ValueError) as exc:  # a stored message we can no longer build
+                await self._finish(row, DeliveryResult(False, None, True, f"unbuildable message: {exc}"))
+                return
             try:
                 response = await self.http.post(request.url, content=request.body, headers=request.headers)
                 result = interpret_response(dest.platform, response.status_code, response.headers, response.content)
@@ -138,7 +142,8 @@ class ChatSender:
             if received_at is not None:
                 self.metrics.intake_to_notified.observe(max(0.0, (now - received_at).total_seconds()))
             return
-        outcome = "permanent" if result.permanent else "retry"
+        # Out of attempts is as final as a permanent error: an alert on "permanent" must see it.
+        outcome = "permanent" if result.permanent or attempts >= self.max_attempts else "retry"
         self.metrics.notification_failures.labels(platform, outcome).inc()
         log.warning("chat delivery failed", extra={"lead_id": row.lead_id, "recipient": row.recipient,
                                                    "platform": platform, "detail": result.detail,

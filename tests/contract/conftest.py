@@ -11,18 +11,26 @@ import asyncio
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from leadrelay.shared import topics
 from leadrelay.shared.adapters.kafka_bus import KafkaBus, KafkaSubscription
 from leadrelay.shared.adapters.local_bus import LocalBus
+from leadrelay.shared.adapters.sql import schema
 from leadrelay.shared.adapters.sql.store import SqlStore
-from leadrelay.shared.ports import Bus, Subscription
-from tests.conftest import infra
+from leadrelay.shared.clock import as_utc
+from leadrelay.shared.ports import Bus, Store, Subscription
+from tests.conftest import FakeClock, infra, scratch_database
+from tests.fakes import ConstraintViolation, MemoryStore, OutboxRow
 
 # The topics the bus suite publishes to; Kafka here does not create topics on first use.
 BUS_TOPICS = (topics.LEAD_RECEIVED, topics.LEAD_QUALIFIED)
@@ -189,3 +197,157 @@ async def local_harness(tmp_path: Path) -> AsyncIterator[LocalHarness]:
         yield harness
     finally:
         await harness.close()
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+# The time the store suite's clock starts at: microseconds set, so a round trip that drops them shows.
+STORE_EPOCH = datetime(2031, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+
+
+class StoreHarness(ABC):
+    """One backend of the ``Store`` port, with what only the backend can tell the suite."""
+
+    name: ClassVar[str]
+    # What a write the database refuses (a taken unique key, a missing NOT NULL value) raises.
+    refused: ClassVar[type[Exception]]
+
+    store: Store
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Opens ``store`` on an empty database, reading ``clock``."""
+
+    @abstractmethod
+    async def emitted(self) -> list[OutboxRow]:
+        """What the outbox holds (committed), in the order it was written; no port reads it."""
+
+    @abstractmethod
+    async def unavailable_store(self) -> Store:
+        """A store whose database is away."""
+
+    async def close(self) -> None:
+        await self.store.dispose()
+
+
+class MemoryStoreHarness(StoreHarness):
+    name = "memory"
+    refused = ConstraintViolation
+
+    async def start(self) -> None:
+        self.store = self.memory = MemoryStore(self.clock)
+
+    async def emitted(self) -> list[OutboxRow]:
+        return self.memory.emitted
+
+    async def unavailable_store(self) -> Store:
+        store = MemoryStore(self.clock)
+        store.available = False
+        return store
+
+
+class SqlStoreHarness(StoreHarness):
+    refused = IntegrityError
+
+    def __init__(self, clock: FakeClock, url: str) -> None:
+        super().__init__(clock)
+        self.url = url
+        self.others: list[SqlStore] = []
+
+    def another_store(self, url: str | None = None) -> SqlStore:
+        """A second store on the same database, opened the way another process would open it."""
+        store = SqlStore(url or self.url, clock=self.clock)
+        self.others.append(store)
+        return store
+
+    async def emitted(self) -> list[OutboxRow]:
+        async with self.sql.engine.connect() as conn:
+            rows = await conn.execute(select(schema.outbox).order_by(schema.outbox.c.seq))
+            return [OutboxRow(row.seq, row.event_id, row.topic, row.key, bytes(row.payload), as_utc(row.created_at))
+                    for row in rows]
+
+    async def close(self) -> None:
+        for store in self.others:
+            await store.dispose()
+        await super().close()
+
+
+class SqliteStoreHarness(SqlStoreHarness):
+    name = "sqlite"
+
+    def __init__(self, clock: FakeClock, tmp_path: Path) -> None:
+        super().__init__(clock, f"sqlite+aiosqlite:///{tmp_path}/store.db")
+        self.tmp_path = tmp_path
+
+    async def start(self) -> None:
+        self.store = self.sql = SqlStore(self.url, clock=self.clock)
+        await self.sql.create_schema()
+
+    async def unavailable_store(self) -> Store:
+        folder = self.tmp_path / "gone"
+        store = self.another_store(f"sqlite+aiosqlite:///{folder}/store.db")  # creates the folder…
+        folder.rmdir()  # …which then disappears (an unmounted or deleted data dir)
+        return store
+
+
+class PostgresStoreHarness(SqlStoreHarness):
+    """On the suite's one migrated database, emptied before each test (creating and migrating a
+    database per test would cost more than the test)."""
+
+    name = "postgresql"
+
+    async def start(self) -> None:
+        self.store = self.sql = SqlStore(self.url, clock=self.clock)
+        names = ", ".join(f'"{table.name}"' for table in schema.metadata.sorted_tables)
+        async with self.sql.engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+
+    async def unavailable_store(self) -> Store:
+        return self.another_store(make_url(self.url).set(port=1).render_as_string(hide_password=False))
+
+
+STORE_BACKENDS = ("memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres))
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def store_database() -> AsyncIterator[str]:
+    """One migrated PostgreSQL database for the store suite (missing PostgreSQL fails)."""
+    async with scratch_database() as url:
+        yield url
+
+
+@pytest.fixture
+def store_clock() -> FakeClock:
+    """The store's clock: fixed, moved only by the test."""
+    return FakeClock(STORE_EPOCH)
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_backend(request: pytest.FixtureRequest, tmp_path: Path, store_clock: FakeClock) -> StoreHarness:
+    """Which backend a store test runs on. A test about some backends only narrows it with
+    ``@pytest.mark.parametrize("store_backend", [...], indirect=True)``."""
+    if request.param == "memory":
+        return MemoryStoreHarness(store_clock)
+    if request.param == "sqlite":
+        return SqliteStoreHarness(store_clock, tmp_path)
+    # Asked for here, not as an argument: the memory and SQLite runs never open PostgreSQL.
+    return PostgresStoreHarness(store_clock, request.getfixturevalue("store_database"))
+
+
+@pytest.fixture
+async def store_harness(store_backend: StoreHarness) -> AsyncIterator[StoreHarness]:
+    """The store port on the in-memory fake, on SQLite, then on real PostgreSQL, empty."""
+    await store_backend.start()
+    try:
+        yield store_backend
+    finally:
+        await store_backend.close()
+
+
+@pytest.fixture
+def store(store_harness: StoreHarness) -> Store:
+    """An empty ``Store`` on each backend, stamping times with ``store_clock``."""
+    return store_harness.store

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -23,6 +22,7 @@ from leadrelay.services.router.clocks import first_touch_deadline
 from leadrelay.shared.events import Envelope, LeadAssigned, LeadContact, LeadSummary, ScoreReason
 from leadrelay.shared.policy import load_policy
 from tests.conftest import policy_text
+from tests.fakes import MemoryStore
 
 AT = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Shanghai
 LEAD = LeadCard(
@@ -130,32 +130,6 @@ def test_the_first_touch_deadline_is_the_clocks_arithmetic_in_the_owners_calenda
 # -- the notifier: one message per reader, from the event and the policy ------------------------------
 
 
-class FakePolicies:
-    def __init__(self, policy: Any) -> None:
-        self.policy = policy
-
-    async def current(self) -> Any:
-        return 1, self.policy
-
-
-class FakeDeliveries:
-    def __init__(self) -> None:
-        self.added: list[dict[str, Any]] = []
-
-    async def add(self, **values: Any) -> None:
-        self.added.append(values)
-
-
-class FakeNotifierWork:
-    """The two repositories the notifier touches; the lead itself comes in the event."""
-
-    def __init__(self, policy: Any) -> None:
-        self.policies, self.deliveries = FakePolicies(policy), FakeDeliveries()
-
-    def after_commit(self, callback: Any) -> None:
-        pass
-
-
 def summary_of(card: LeadCard) -> LeadSummary:
     return LeadSummary(source=card.source, contact=LeadContact(**card.contact), score=card.score, grade=card.grade,
                        reasons=[ScoreReason(rule=rule, points=points) for rule, points in card.reasons],
@@ -174,12 +148,15 @@ async def test_each_reader_gets_the_message_in_their_language_and_zone():
                          first_touch_due_at=AT + timedelta(minutes=15), first_touch_target=timedelta(minutes=15),
                          lead=summary_of(LEAD))
     envelope = Envelope.wrap(event, source="test", subject=LEAD.lead_id, key="k", correlation_id="c", time=AT)
-    uow = FakeNotifierWork(policy)
-    await NotifierHandler("https://lr.example", lambda: None)(event, envelope, uow)
+    store = MemoryStore()
+    async with store.transaction() as uow:
+        await uow.policies.store(text)
+        await NotifierHandler("https://lr.example", lambda: None)(event, envelope, uow)
+        deliveries = await uow.deliveries.for_lead(LEAD.lead_id)
 
-    sent = {d["recipient"]: message_from_json(d["message"]) for d in uow.deliveries.added}
+    sent = {d.recipient: message_from_json(d.message) for d in deliveries}
     assert sent["rep-a"].text.splitlines() == ["你是 Bob 的备份，这条线索现在由你跟进。",
                                                "请在 11:15（Asia/Tokyo）前首次联系，时限 15 分钟。"]
     assert sent["rep-b"].text == "Reassigned from you to 李娜: nothing more to do."
     assert sent["mgr-a"].text.splitlines() == ["Owner: 李娜.", "First touch by 10:15 (Asia/Shanghai), 15 min."]
-    assert {d["platform"] for d in uow.deliveries.added} == {"slack"}
+    assert {d.platform for d in deliveries} == {"slack"}

@@ -12,15 +12,12 @@ from leadrelay.shared.policy import Policy, load_policy
 
 
 class PolicyCache:
-    """Parsed policies by version, for one process: a version's document never changes."""
+    """Parsed policies by version, for one process: a committed version's document never
+    changes. Only committed versions go in: a version stored and read in a transaction that
+    rolls back must not shadow the document later stored under its number."""
 
     def __init__(self) -> None:
         self.parsed: dict[int, Policy] = {}
-
-    def get(self, version: int, document: str) -> Policy:
-        if version not in self.parsed:
-            self.parsed[version] = load_policy(document)
-        return self.parsed[version]
 
 
 class SqlPolicies:
@@ -40,7 +37,16 @@ class SqlPolicies:
         row = (await self.tx.conn.execute(select(t.policies).where(t.policies.c.version == version))).first()
         if row is None:
             raise LookupError(f"no policy version {version}")
-        return self.cache.get(row.version, row.document)
+        policy = load_policy(row.document)
+
+        def remember() -> None:
+            self.cache.parsed.setdefault(version, policy)
+
+        if self.tx.read_only:
+            remember()  # a read sees only committed rows
+        else:
+            self.tx.after_commit(remember)
+        return policy
 
     async def document(self, version: int | None = None) -> tuple[int, str] | None:
         query = select(t.policies.c.version, t.policies.c.document)

@@ -1,10 +1,13 @@
 """The database schema (SQLAlchemy Core), one definition for SQLite and PostgreSQL.
 
-Alembic migrations under shared/migrations are the way PostgreSQL gets it; the embedded
+Alembic migrations under shared/adapters/sql/migrations are the way PostgreSQL gets it; the embedded
 SQLite file is created from these tables directly.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -19,11 +22,33 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
 )
 
 metadata = MetaData()
 
-TS = DateTime(timezone=True)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC. SQLite keeps a datetime's wall-clock digits and drops its
+    offset, so ``10:00+08:00`` would come back as 10:00 UTC; converting on the way in and
+    marking UTC on the way out makes both databases agree."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+TS = UtcDateTime()
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 SEQ = BigInteger().with_variant(Integer(), "sqlite")
 

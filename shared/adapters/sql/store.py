@@ -95,7 +95,7 @@ class SqlStore:
         StoreUnavailable when the database is away (on begin, any statement, or the commit)."""
         with unavailable_on_outage():
             async with self._write_turn or contextlib.nullcontext(), self.engine.begin() as conn:
-                uow = SqlUnitOfWork(conn, self)
+                uow = SqlUnitOfWork(conn, self, read_only=False)
                 yield uow
         tx = uow.tx
         if tx.emitted:
@@ -108,15 +108,15 @@ class SqlStore:
     async def read(self) -> AsyncIterator[SqlUnitOfWork]:
         with unavailable_on_outage():
             async with self.read_engine.connect() as conn:
-                yield SqlUnitOfWork(conn, self)
+                yield SqlUnitOfWork(conn, self, read_only=True)
 
 
 class SqlUnitOfWork:
     """One transaction, every repository on it (the ``UnitOfWork`` port), plus ``log``: the
     outbox read as an event log, for the embedded bus and the Kafka relay only."""
 
-    def __init__(self, conn: AsyncConnection, store: SqlStore) -> None:
-        self.tx = tx = SqlTransaction(conn, store.dialect, store.clock)
+    def __init__(self, conn: AsyncConnection, store: SqlStore, *, read_only: bool) -> None:
+        self.tx = tx = SqlTransaction(conn, store.dialect, store.clock, read_only=read_only)
         self.outbox = SqlOutbox(tx)
         self.inbox = SqlInbox(tx)
         self.policies = SqlPolicies(tx, store.policy_cache)

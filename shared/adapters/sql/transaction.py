@@ -20,8 +20,9 @@ class SqlTransaction:
     """The connection, the dialect and the clock the repositories write with, and what happens
     after the commit (outbox wake-ups, metrics)."""
 
-    def __init__(self, conn: AsyncConnection, dialect: Dialect, clock: Clock) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect, clock: Clock, *, read_only: bool = False) -> None:
         self.conn = conn
+        self.read_only = read_only  # a read() sees only committed rows and commits nothing
         self.dialect = dialect
         self.clock = clock
         self.emitted: set[str] = set()  # topics this transaction wrote to the outbox
