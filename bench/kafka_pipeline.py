@@ -500,6 +500,7 @@ async def main_async(args: argparse.Namespace) -> None:
             sink, sink_url = start_chat_sink()
         settings = Settings(mode="distributed", database_url=url, kafka_bootstrap=kafka, topic_prefix=prefix,
                             kafka_partitions=args.partitions, identity_salt=f"bench-{run}",
+                            link_secret=f"bench-link-secret-{run}",
                             public_url="http://leadrelay.bench")
         result = await pipeline(settings, args.rate, args.seconds, sink_url)
         report(args, acks, hops, commits, result)

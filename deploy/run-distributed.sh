@@ -5,6 +5,7 @@
 #
 #   eval "$(bash deploy/up.sh)"                 # Kafka + PostgreSQL, and their LEADRELAY_* exports
 #   export LEADRELAY_IDENTITY_SALT=...          # a long random secret, the same for every service
+#   export LEADRELAY_LINK_SECRET=...            # another one: it signs the chat messages' action links
 #   leadrelay policy apply shared/example_policy.yaml   # once (after migrate; see docs/operations.md)
 #   bash deploy/run-distributed.sh [LOG_DIR]    # default LOG_DIR: ./leadrelay-data/logs
 #
@@ -37,6 +38,9 @@ export LEADRELAY_MODE=distributed
   die "LEADRELAY_KAFKA_BOOTSTRAP is not set (eval \"\$(bash deploy/up.sh)\" exports it)"
 [[ -n "${LEADRELAY_IDENTITY_SALT:-}" && "$LEADRELAY_IDENTITY_SALT" != leadrelay-demo-salt ]] ||
   die "set LEADRELAY_IDENTITY_SALT to a secret, e.g. export LEADRELAY_IDENTITY_SALT=\"\$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\""
+LINK_SECRET="${LEADRELAY_LINK_SECRET:-}"
+(( ${#LINK_SECRET} >= 16 )) ||
+  die "set LEADRELAY_LINK_SECRET to a secret (16+ characters), e.g. export LEADRELAY_LINK_SECRET=\"\$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\""
 
 mkdir -p "$LOG_DIR"
 LOG_DIR="$(cd "$LOG_DIR" && pwd)"

@@ -145,17 +145,19 @@ class SlaEvent(Contract):
 
 
 class LeadActivity(Contract):
-    """A rep's action on a lead."""
+    """A rep's action on a lead. ``not_mine``: the rep handed it back to the team's pool.
+    ``via``: where they acted: the HTTP API, a Slack button, or a signed one-click link."""
 
     type: ClassVar[str] = "lead.activity.v1"
     topic: ClassVar[str] = topics.LEAD_ACTIVITY
     schema_version: Literal[1] = 1
     lead_id: str
     actor: str
-    action: Literal["accepted", "contacted", "converted", "lost", "reassign", "claimed"]
+    action: Literal["accepted", "contacted", "converted", "lost", "reassign", "claimed", "not_mine"]
     reason: str | None = None
     to_rep: str | None = None
     at: datetime
+    via: Literal["api", "slack", "link"] = "api"
 
 
 EVENT_TYPES: dict[str, type[Contract]] = {

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+# The SLO thresholds (docs/operations.md, "Service level objectives") must be bucket boundaries,
+# or the good-event count the rules read (``le="1.0"``, ``le="5.0"``) would not exist: 1 s for
+# intake→assigned, 5 s for speed to lead (and intake's 5 s Kafka timeout). tests/ops checks it.
+ASSIGNED_SLO_S = 1
+SPEED_TO_LEAD_SLO_S = 5
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, ASSIGNED_SLO_S, 2.5, SPEED_TO_LEAD_SLO_S, 10, 30, 60, 300)
 TOUCH_BUCKETS = (60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400)
 
 
@@ -80,6 +85,46 @@ class Metrics:
         self.activities = Counter(
             "leadrelay_lead_activities_total", "Rep actions on leads", ["action"], registry=r
         )
+        # Where reps act from chat, and what was refused there: ``outcome`` is done, refused (the
+        # lead moved on, or is not theirs), or what was wrong with the request (forged, stale,
+        # replayed, unknown_user for Slack; tampered, expired, reused for links). A rise in the
+        # latter is someone trying links or replaying clicks.
+        self.chat_actions = Counter(
+            "leadrelay_chat_actions_total", "Actions from chat (Slack buttons, one-click links), by outcome",
+            ["via", "action", "outcome"], registry=r,
+        )
         self.conversions = Counter(
             "leadrelay_lead_outcomes_total", "Leads converted or lost", ["outcome", "source"], registry=r
+        )
+        # ``route`` is the route's template (``/v1/leads/{lead_id}``), never the raw path, so a
+        # scan of random URLs cannot grow the label set; unmatched paths count as ``unmatched``.
+        self.http_requests = Counter(
+            "leadrelay_http_requests_total", "HTTP requests answered, by route template, method and status",
+            ["route", "method", "status"], registry=r,
+        )
+        self.http_request_seconds = Histogram(
+            "leadrelay_http_request_duration_seconds", "Time to answer an HTTP request",
+            ["route", "method"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        # 0 until the SLA scheduler (in the router's process) has read the current version: the
+        # other processes export 0, so alert on the max over processes.
+        self.policy_version = Gauge(
+            "leadrelay_policy_version", "Version of the routing policy in force; 0 while none is applied",
+            registry=r,
+        )
+        # Pipeline depth. Lag is what a consumer group has not yet consumed, measured by the
+        # consumer itself every second (so a consumer stuck on one event still reports it
+        # growing); a consumer that is down reports nothing, which is what `up` is for.
+        self.consumer_lag = Gauge(
+            "leadrelay_consumer_lag",
+            "Events a consumer group has not consumed yet: Kafka's log end offset minus the group's position, "
+            "per partition, summed over the group's topics; in embedded mode the events of its topics after "
+            "its position in the event log, partition 0",
+            ["group", "partition"], registry=r,
+        )
+        self.outbox_backlog = Gauge(
+            "leadrelay_outbox_backlog",
+            "Outbox rows not yet published to Kafka, counted by every distributed process running a relay; "
+            "always 0 in embedded mode, where the outbox is the event log and nothing is relayed",
+            registry=r,
         )

@@ -26,7 +26,21 @@ class Settings(BaseSettings):
     # Salt for the identity-key HMAC: keys travel in Kafka keys and logs, so they must not be
     # reversible to an email by a dictionary attack without it.
     identity_salt: str = Field(default="leadrelay-demo-salt", repr=False)
-    max_body_bytes: int = 64 * 1024
+    # Signs the one-click action links in chat messages (shared/action_links.py): whoever has it
+    # can act as any rep. The notifier signs, the API verifies, so every service needs the same
+    # one. Embedded mode without it generates one on first start, kept in the data dir.
+    link_secret: str | None = Field(default=None, repr=False, min_length=16)
+    # The Slack app's signing secret (Basic Information → App Credentials): Slack signs every
+    # button click with it. Without it Slack messages carry signed links instead of callbacks.
+    slack_signing_secret: str | None = Field(default=None, repr=False)
+    # Request bodies are refused with 413 while they stream in, before a route reads them whole
+    # (shared/web/body_limit.py): every route has the default; the routes whose senders need more
+    # name a larger one. A bound on every body bounds the memory a burst of oversized posts takes.
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    # Meta batches many leadgen changes into one delivery, and Google's answers are free text.
+    max_webhook_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # A policy document (PUT /v1/policy) grows with its reps, territories and rules.
+    max_policy_body_bytes: int = Field(default=1024 * 1024, gt=0)
     consumer_max_retries: int = 3
     notify_max_attempts: int = 8
     notify_timeout_s: float = 10.0
@@ -38,6 +52,9 @@ class Settings(BaseSettings):
     def _refuse_demo_salt_in_distributed_mode(self) -> Settings:
         if self.mode == "distributed" and self.identity_salt == "leadrelay-demo-salt":
             raise ValueError("LEADRELAY_IDENTITY_SALT must be set to a secret in distributed mode")
+        if self.mode == "distributed" and not self.link_secret:
+            raise ValueError("LEADRELAY_LINK_SECRET must be set to a secret in distributed mode "
+                             "(the same for every service; it signs the chat messages' action links)")
         return self
 
     @property

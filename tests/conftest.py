@@ -175,7 +175,7 @@ async def drop_database(admin: AsyncEngine, name: str) -> None:
 def distributed_settings(database_url: str, prefix: str) -> Settings:
     return Settings(mode="distributed", database_url=database_url, kafka_bootstrap=infra("LEADRELAY_TEST_KAFKA"),
                     topic_prefix=prefix, kafka_partitions=3, identity_salt="test-salt",
-                    public_url="http://leadrelay.test")
+                    link_secret="test-link-secret-0123456789", public_url="http://leadrelay.test")
 
 
 @asynccontextmanager

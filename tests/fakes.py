@@ -29,7 +29,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, Unpack
 
 from leadrelay.shared.clock import Clock, as_utc, system_clock
@@ -61,6 +61,8 @@ Record = TypeVar("Record")
 
 # What the SQL adapter keeps of a dead letter's error (the column is TEXT, the adapter cuts it).
 DEAD_LETTER_ERROR_CHARS = 4000
+# What the SQL adapter keeps of a spent nonce past its expiry (shared/adapters/sql/access.py).
+NONCE_GRACE = timedelta(hours=1)
 # Deliveries a sender may (re)take: "sending" past its lease means a sender died mid-call.
 WAITING_DELIVERIES = ("pending", "sending")
 
@@ -126,6 +128,7 @@ class Tables:
     dead_letters: dict[int, DeadLetterRecord] = field(default_factory=dict)
     sources: dict[str, SourceRecord] = field(default_factory=dict)
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
+    spent_nonces: dict[str, datetime] = field(default_factory=dict)  # nonce -> the credential's expiry
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
     policies: dict[int, PolicyRow] = field(default_factory=dict)
     persons: dict[str, StoredPerson] = field(default_factory=dict)
@@ -315,6 +318,22 @@ class MemoryTokens(_Repository):
             return False
         self.db.tokens[token_hash] = replace(token, revoked_at=self.clock())
         return True
+
+    async def spend_nonce(self, nonce: str, expires_at: datetime) -> bool:
+        grace_until = self.clock() - NONCE_GRACE
+        for spent, expiry in list(self.db.spent_nonces.items()):
+            if expiry < grace_until:
+                del self.db.spent_nonces[spent]
+        if nonce in self.db.spent_nonces:
+            return False
+        self.db.spent_nonces[nonce] = _utc(expires_at)  # type: ignore[assignment]
+        return True
+
+    async def unspend_nonce(self, nonce: str) -> None:
+        self.db.spent_nonces.pop(nonce, None)
+
+    async def nonce_spent(self, nonce: str) -> bool:
+        return nonce in self.db.spent_nonces
 
 
 class MemoryIdempotency(_Repository):

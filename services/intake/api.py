@@ -7,10 +7,16 @@ the size limit is checked. Read here, the order is: the credential (401, 403), t
 (415), the size while the body streams in (413, without reading an over-size body to its end),
 the JSON (400), then the fields (422). The OpenAPI document still describes the body: the route
 declares it through ``openapi_extra`` from the same ``LeadIn`` model the dependency validates with.
+
+The app's body limit (``shared/web/body_limit.py``) holds every route's body to its limit while it
+streams in; the routes here check the size again as they read (defence in depth, and so a refused
+lead is counted by its source). The ad platforms' webhooks take up to ``max_webhook_body_bytes``:
+Meta batches changes, and the signature must be checked over the raw bytes before anything else.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -20,17 +26,20 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from leadrelay.services.intake.accept import accept_lead
+from leadrelay.services.intake.accept import accept_lead, canonical_json
 from leadrelay.services.intake.ad_platforms import (
     GRAPH_URL,
-    fetch_meta_lead,
-    fingerprint,
+    GoogleLeadForm,
+    MetaDelivery,
+    MetaLead,
+    google_key,
+    google_lead_form,
     known_fields_only,
     lead_from_google,
     lead_from_meta,
-    meta_leadgen_ids,
+    meta_lead,
+    meta_leadgen_changes,
     meta_signature_valid,
-    secret,
 )
 from leadrelay.services.intake.validation import LeadIn, parse_lead, to_contact
 from leadrelay.shared.events import LeadContact
@@ -40,7 +49,6 @@ from leadrelay.shared.problems import (
     Conflict,
     Forbidden,
     InvalidField,
-    PayloadTooLarge,
     Problem,
     ServiceUnavailable,
     Unauthorized,
@@ -49,8 +57,10 @@ from leadrelay.shared.problems import (
 from leadrelay.shared.runtime import Runtime
 from leadrelay.shared.security import Principal, constant_time_equal
 from leadrelay.shared.settings import Settings
+from leadrelay.shared.web.body_limit import body_limit, too_large
+from leadrelay.shared.web.content_types import require_media_type
 from leadrelay.shared.web.deps import MetricsDep, PrincipalDep, RuntimeDep, SettingsDep, StoreDep
-from leadrelay.shared.web.openapi import json_body, problem_responses
+from leadrelay.shared.web.openapi import json_body, problem_responses, problems
 
 
 class LeadAccepted(BaseModel):
@@ -63,28 +73,20 @@ class LeadAccepted(BaseModel):
 
 @dataclass(frozen=True)
 class PostedLead:
-    """A posted lead, validated: its fields, its contact normalised, and the bytes it came as."""
+    """A posted lead, validated: its fields, its contact normalised, and its fingerprint."""
 
     lead: LeadIn
     contact: LeadContact
-    # What an Idempotency-Key is bound to: the body as sent, not as parsed, so a retry must resend
-    # the same bytes, and the hashes stored for keys already in use stay comparable.
-    raw: bytes
-
-
-def too_large(max_bytes: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"The body is over {max_bytes} bytes.", errors=[{"field": "body", "reason": "too large"}])
+    # What an Idempotency-Key is bound to: the body as parsed, in canonical JSON, so a retry of the
+    # same object with its keys in another order or other spacing is the same body.
+    fingerprint: bytes
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
-    """Returns the body of a JSON request; raises UnsupportedMediaType, or PayloadTooLarge as soon as
-    the declared length or the bytes read so far are over ``max_bytes``."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Send JSON with 'Content-Type: application/json' (got '{content_type or 'none'}').",
-            errors=[{"field": "Content-Type", "reason": "must be application/json"}],
-        )
+    """Returns the body of a JSON request; raises UnsupportedMediaType (not ``application/json`` in
+    UTF-8), or PayloadTooLarge as soon as the declared length or the bytes read so far are over
+    ``max_bytes``."""
+    require_media_type(request.headers.get("content-type"))
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise too_large(max_bytes)
@@ -122,9 +124,9 @@ SourceDep = Annotated[Principal, Depends(lead_source)]
 async def posted_lead(request: Request, source: SourceDep, settings: SettingsDep, metrics: MetricsDep) -> PostedLead:
     """The body, read and validated here rather than by FastAPI (see the module docstring)."""
     try:
-        raw = await read_body(request, settings.max_body_bytes)
-        lead = parse_lead(json_value(raw))
-        return PostedLead(lead=lead, contact=to_contact(lead), raw=raw)
+        body = json_value(await read_body(request, settings.max_body_bytes))
+        lead = parse_lead(body)
+        return PostedLead(lead=lead, contact=to_contact(lead), fingerprint=canonical_json(body))
     except Problem as problem:
         count_rejection(metrics, source, problem)
         raise
@@ -157,8 +159,8 @@ POST_LEAD_PROBLEMS = problem_responses(
     (f"The body is over the size limit (`LEADRELAY_MAX_BODY_BYTES`, {DEFAULT_MAX_BODY // 1024} KiB by default). "
      "It is refused as soon as it is over, without being read to its end.",
      too_large(DEFAULT_MAX_BODY)),
-    ("The body is not sent as JSON.",
-     UnsupportedMediaType("Send JSON with 'Content-Type: application/json' (got 'text/plain').",
+    ("The body is not sent as `application/json` (UTF-8; `charset=utf-8` may be given).",
+     UnsupportedMediaType("Send the body as application/json (got 'text/plain').",
                           errors=[{"field": "Content-Type", "reason": "must be application/json"}])),
     ("A field is invalid or unknown, the body is not a JSON object, or the lead has no email, phone or "
      "external_id; `errors` names each field. Nothing was stored.",
@@ -169,6 +171,22 @@ POST_LEAD_PROBLEMS = problem_responses(
                         headers={"Retry-After": "5"})),
     instance="/v1/leads",
 )
+
+
+# What the webhooks read themselves (the raw bytes first: a signature or a key is checked before
+# the body is parsed), declared from the same models they validate with.
+META_HANDSHAKE_PARAMETERS = [
+    {"name": "hub.mode", "in": "query", "required": False, "schema": {"type": "string", "enum": ["subscribe"]},
+     "description": "`subscribe`."},
+    {"name": "hub.verify_token", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "The Meta source's `verify_token`."},
+    {"name": "hub.challenge", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "Echoed back as the `text/plain` body when the token matches."},
+]
+GOOGLE_LEAD_BODY = json_body(GoogleLeadForm, "Google's lead form submission, with the source's `google_key`.")
+_google_schema = GOOGLE_LEAD_BODY["requestBody"]["content"]["application/json"]["schema"]
+_google_schema["properties"]["google_key"] = {"type": "string", "description": "The Google Ads source's key."}
+_google_schema["required"] = [*_google_schema.get("required", []), "google_key"]
 
 
 def intake_router() -> APIRouter:
@@ -198,14 +216,16 @@ def intake_router() -> APIRouter:
             raise problem
         accepted = await accept_lead(
             runtime, source=source.name or "", source_kind="api", contact=posted.contact,
-            external_id=posted.lead.external_id, dedup_key=idempotency_key, body_fingerprint=posted.raw,
+            external_id=posted.lead.external_id, dedup_key=idempotency_key, body_fingerprint=posted.fingerprint,
         )
         response.headers["Location"] = f"/v1/leads/{accepted.lead_id}"
         if accepted.replayed:
             response.headers["Idempotent-Replayed"] = "true"
         return LeadAccepted(lead_id=accepted.lead_id)
 
-    @router.get("/v1/sources/meta/webhook", response_class=PlainTextResponse, include_in_schema=True)
+    @router.get("/v1/sources/meta/webhook", response_class=PlainTextResponse, include_in_schema=True,
+                responses=problems(403, s403="hub.verify_token matches no Meta source, or hub.mode is not subscribe."),
+                openapi_extra={"parameters": META_HANDSHAKE_PARAMETERS})
     async def verify_meta_webhook(store: StoreDep, request: Request) -> PlainTextResponse:
         """Meta's subscription handshake: echo hub.challenge when hub.verify_token is ours."""
         params = request.query_params
@@ -218,10 +238,15 @@ def intake_router() -> APIRouter:
                 return PlainTextResponse(challenge)
         raise Forbidden("Unknown verify token.", errors=[{"field": "hub.verify_token", "reason": "does not match"}])
 
-    @router.post("/v1/sources/meta/webhook")
+    @router.post("/v1/sources/meta/webhook", responses=problems(
+        401, 409, 502, s401="X-Hub-Signature-256 is missing or matches no Meta source's app secret.",
+        s409="A leadgen_id already accepted came again with other answers; the first lead stands.",
+        s502="A lead could not be fetched from the Graph API; Meta retries the delivery."),
+        openapi_extra=json_body(MetaDelivery, "Meta's delivery, signed with the app secret in X-Hub-Signature-256."))
+    @body_limit("max_webhook_body_bytes")
     async def receive_meta_webhook(request: Request, store: StoreDep, runtime: RuntimeDep) -> dict[str, Any]:
         """Meta Lead Ads: verify X-Hub-Signature-256, fetch each lead from the Graph API, accept it."""
-        raw = await request.body()
+        raw = await request.body()  # at most max_webhook_body_bytes: the app's body limit holds it
         signature = request.headers.get("x-hub-signature-256")
         source = next((s for s in await sources_of_kind(store, "meta")
                        if (app_secret := secret(s.config.get("app_secret")))
@@ -229,46 +254,62 @@ def intake_router() -> APIRouter:
         if source is None:
             raise Unauthorized("Bad or missing X-Hub-Signature-256.",
                                errors=[{"field": "X-Hub-Signature-256", "reason": "signature mismatch"}])
-        try:
-            changes = meta_leadgen_ids(orjson.loads(raw))
-        except (orjson.JSONDecodeError, ValueError, AttributeError) as exc:
-            raise Problem(f"Not a leadgen webhook: {exc}", errors=[{"field": "body", "reason": "not a page event"}]
-                          ) from None
+        require_media_type(request.headers.get("content-type"))
+        changes = meta_leadgen_changes(json_value(raw))
         accepted = []
         graph_url = source.config.get("graph_url") or GRAPH_URL
         async with httpx.AsyncClient(timeout=10) as http:
             for change in changes:
-                try:
-                    fetched = await fetch_meta_lead(http, graph_url, str(change["leadgen_id"]),
-                                                    secret(source.config.get("page_token")) or "")
-                except httpx.HTTPError as exc:
-                    # 5xx makes Meta retry the delivery; the leads already accepted dedup on their ids.
-                    raise Problem("Could not fetch the lead from the Graph API; retry later.", status=502,
-                                  errors=[{"field": "leadgen_id", "reason": type(exc).__name__}]) from exc
+                fetched = await fetch_meta_lead(http, graph_url, change.leadgen_id,
+                                                secret(source.config.get("page_token")) or "")
                 body = lead_from_meta(fetched, change)
                 accepted.append(await accept_platform_lead(runtime, source.name, "meta", body,
-                                                           f"meta:{change['leadgen_id']}"))
+                                                           f"meta:{change.leadgen_id}"))
         return {"accepted": accepted}
 
-    @router.post("/v1/sources/google-ads/webhook")
+    @router.post("/v1/sources/google-ads/webhook", responses=problems(
+        403, 409, s403="google_key matches no Google Ads source.",
+        s409="A lead_id already accepted came again with other answers; the first lead stands."),
+        openapi_extra=GOOGLE_LEAD_BODY)
+    @body_limit("max_webhook_body_bytes")
     async def receive_google_ads_webhook(request: Request, store: StoreDep, settings: SettingsDep,
                                          runtime: RuntimeDep) -> dict[str, Any]:
         """Google Ads lead form: check google_key, then accept the lead (dedup on lead_id)."""
-        payload = json_value(await read_body(request, settings.max_body_bytes))
-        if not isinstance(payload, dict) or not payload.get("lead_id"):
-            raise InvalidField("lead_id is required.", errors=[{"field": "lead_id", "reason": "missing"}])
-        key = str(payload.get("google_key") or "")
+        payload = json_value(await read_body(request, settings.max_webhook_body_bytes))
+        if not isinstance(payload, dict):
+            raise InvalidField("The body must be a JSON object.", errors=[{"field": "body", "reason": "not an object"}])
+        key = google_key(payload)
         source = next((s for s in await sources_of_kind(store, "google_ads")
                        if (expected := secret(s.config.get("google_key"))) and constant_time_equal(expected, key)),
                       None)
         if source is None:
             raise Forbidden("google_key does not match any Google Ads source.",
                             errors=[{"field": "google_key", "reason": "does not match"}])
-        body = lead_from_google(payload)
-        lead_id = await accept_platform_lead(runtime, source.name, "google_ads", body, f"google:{payload['lead_id']}")
+        form = google_lead_form(payload)
+        lead_id = await accept_platform_lead(runtime, source.name, "google_ads", lead_from_google(form),
+                                             f"google:{form.lead_id}")
         return {"lead_id": lead_id, "status": "accepted"}
 
     return router
+
+
+def secret(value: str | None) -> str | None:
+    """Config values may name an environment variable (``env:META_APP_SECRET``) instead of holding the secret."""
+    if value and value.startswith("env:"):
+        return os.environ.get(value[4:])
+    return value
+
+
+async def fetch_meta_lead(http: httpx.AsyncClient, graph_url: str, leadgen_id: str, page_token: str) -> MetaLead:
+    """The lead's answers from the Graph API; raises Problem (502) when it cannot be had, so Meta
+    retries the delivery (for up to 36 hours; the leads already accepted dedup on their ids)."""
+    try:
+        response = await http.get(f"{graph_url.rstrip('/')}/{leadgen_id}", params={"access_token": page_token})
+        response.raise_for_status()
+        return meta_lead(response.json())
+    except (httpx.HTTPError, ValueError, InvalidField) as exc:  # ValueError: not JSON; InvalidField: not a lead
+        raise Problem("Could not fetch the lead from the Graph API; retry later.", status=502,
+                      errors=[{"field": "leadgen_id", "reason": type(exc).__name__}]) from exc
 
 
 async def sources_of_kind(store: Store, kind: str) -> list[Any]:
@@ -293,5 +334,6 @@ async def accept_platform_lead(runtime: Runtime, source: str, kind: str, body: d
         lead = parse_lead(body)
         contact = to_contact(lead)
     accepted = await accept_lead(runtime, source=source, source_kind=kind, contact=contact,
-                                 external_id=lead.external_id, dedup_key=dedup_key, body_fingerprint=fingerprint(body))
+                                 external_id=lead.external_id, dedup_key=dedup_key,
+                                 body_fingerprint=canonical_json(body))
     return accepted.lead_id

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leadrelay.shared.events import LeadContact
 from leadrelay.shared.identity import InvalidContact, country_code, normalise_email, normalise_phone
 from leadrelay.shared.problems import InvalidField
 
-MAX_ATTRIBUTES = 50
+# Free-form ``attributes`` are bounded at intake, so that what we accept we can also score, route,
+# store and show: a lead nested hundreds of levels deep was once accepted (202) and then dead-lettered
+# by scoring, which cannot serialise it. Bounds well beyond what any form asks:
+MAX_ATTRIBUTES = 50  # keys in any one object of the attributes, the top level included
+MAX_ATTRIBUTE_DEPTH = 8  # levels of objects and lists: {"a": 1} is 1 level, {"a": {"b": [1]}} is 3
+MAX_ATTRIBUTE_BYTES = 16 * 1024  # the attributes serialised as compact JSON
 
 
 class LeadIn(BaseModel):
@@ -18,7 +25,8 @@ class LeadIn(BaseModel):
     the person: an ``email`` or a ``phone`` (or an ``external_id`` from the source)."""
 
     model_config = ConfigDict(
-        extra="forbid", str_strip_whitespace=True, title="Lead",
+        # strict: a field is the JSON type the document declares (no "2000" for employees, no 0 for consent).
+        extra="forbid", str_strip_whitespace=True, title="Lead", strict=True,
         json_schema_extra={"examples": [{
             "email": "li.wei@bigfactory.cn", "phone": "+86 138 0013 8000", "name": "Li Wei",
             "company": "Big Factory", "title": "CTO", "country": "CN", "region": "Shanghai",
@@ -73,14 +81,41 @@ class LeadIn(BaseModel):
         description="The lead's id in the posting system. Enough to identify a lead that has no email or phone.")
     attributes: dict[str, Any] = Field(
         default_factory=dict, examples=[{"product": "MES", "budget": "100k"}],
-        description=f"Anything else the form asked, kept with the lead (at most {MAX_ATTRIBUTES} keys).")
+        description=f"Anything else the form asked, kept with the lead: at most {MAX_ATTRIBUTES} keys in any "
+                    f"object, nested at most {MAX_ATTRIBUTE_DEPTH} levels, at most {MAX_ATTRIBUTE_BYTES // 1024} KiB "
+                    "as JSON.")
 
     @field_validator("attributes")
     @classmethod
-    def _few_attributes(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(value) > MAX_ATTRIBUTES:
-            raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
+    def _bounded_attributes(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if problem := attributes_problem(value):
+            raise ValueError(problem)
         return value
+
+
+def attributes_problem(attributes: dict[str, Any]) -> str | None:
+    """Why ``attributes`` are over a bound, or None. Walks without recursion, and measures the size
+    only once the depth is known to be small (a serialiser recurses)."""
+    todo: list[tuple[object, int]] = [(attributes, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if depth > MAX_ATTRIBUTE_DEPTH:
+            return f"nested more than {MAX_ATTRIBUTE_DEPTH} levels deep"
+        if isinstance(node, dict):
+            if len(node) > MAX_ATTRIBUTES:
+                return f"at most {MAX_ATTRIBUTES} keys in an object"
+            children: Iterable[object] = node.values()
+        else:
+            children = node  # type: ignore[assignment]
+        todo.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    if len(orjson.dumps(attributes)) > MAX_ATTRIBUTE_BYTES:
+        return f"at most {MAX_ATTRIBUTE_BYTES // 1024} KiB as JSON"
+    return None
+
+
+# pydantic's wording where it would name our classes ("a valid dictionary or instance of MetaLead").
+REASONS = {"extra_forbidden": "unknown field", "model_type": "must be an object", "dict_type": "must be an object",
+           "model_attributes_type": "must be an object"}
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -88,7 +123,9 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     errors = []
     for error in exc.errors(include_input=False, include_url=False):
         location = ".".join(str(part) for part in error["loc"]) or "body"
-        reason = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        reason = REASONS.get(error["type"], error["msg"])
+        if error["type"] == "value_error":  # our validators' own words, without pydantic's "Value error, "
+            reason = str(error.get("ctx", {}).get("error", reason))
         errors.append({"field": location, "reason": reason})
     return errors
 

@@ -1,5 +1,6 @@
 """A local stand-in for a Slack incoming webhook, for trying Leadrelay without a workspace:
-it answers like Slack (``200 ok``, ``400 invalid_payload``) and prints each message."""
+it answers like Slack (``200 ok``, ``400 invalid_payload``) and prints each message, with its
+buttons' one-click links (open one to act as the rep)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from starlette.applications import Starlette
@@ -27,6 +29,20 @@ def create_sink(show: Callable[[str, dict[str, Any]], None]) -> Starlette:
         return PlainTextResponse("ok")
 
     return Starlette(routes=[Route("/slack/{recipient:path}", receive, methods=["POST"])])
+
+
+def buttons(payload: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """The message's buttons, as (what it does, label, URL): ``accepted``, ``contacted``,
+    ``not_mine``, ``reassign``, ``open``; a button that calls back to Slack has no URL."""
+    found = []
+    for block in payload.get("blocks") or []:
+        if block.get("type") != "actions":
+            continue
+        for element in block.get("elements") or []:
+            name = str(element.get("action_id") or "")
+            name = "open" if name == "open_lead" else name.removesuffix("_link")
+            found.append((name, str(element.get("text", {}).get("text", "")), element.get("url")))
+    return found
 
 
 def message_lines(payload: dict[str, Any]) -> list[str]:
@@ -50,6 +66,23 @@ def _unescape(text: str) -> str:
 
 
 def panel(recipient: str, payload: dict[str, Any]) -> Panel:
-    """What the sink prints for one message: its blocks, each once. (``text`` is Slack's
-    notification fallback, a copy of the header: printing it too showed the title twice.)"""
-    return Panel(escape("\n".join(message_lines(payload))), title=f"to {escape(recipient)}", title_align="left")
+    """The message as the rep reads it: its blocks, each once, its buttons aside (``button_lines``).
+    (``text`` is Slack's notification fallback, a copy of the header: printing it too showed the
+    title twice.)"""
+    links = {f"{label}: {url}" for _, label, url in buttons(payload) if url}
+    lines = [line for line in message_lines(payload) if line not in links]
+    return Panel(escape("\n".join(lines)), title=f"to {escape(recipient)}", title_align="left")
+
+
+def button_lines(payload: dict[str, Any]) -> list[str]:
+    """One line per button, ``[accepted] Accept: <url>``: printed under the panel and never
+    wrapped, so a link can be copied (or grepped) whole."""
+    return [f"  [{name}] {label}: {url or '(a Slack button: it calls Leadrelay back)'}"
+            for name, label, url in buttons(payload)]
+
+
+def show(console: Console, recipient: str, payload: dict[str, Any]) -> None:
+    """What the sink prints for one message: the panel, then its buttons."""
+    console.print(panel(recipient, payload))
+    for line in button_lines(payload):
+        console.print(line, soft_wrap=True, markup=False, highlight=False)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import ClassVar, Protocol
 
 from leadrelay.services.notifier.messages import (
+    Actions,
     Handover,
     LeadCard,
     Reader,
@@ -18,8 +19,9 @@ from leadrelay.services.notifier.messages import (
     lead_message,
     message_to_json,
 )
+from leadrelay.shared.action_links import LinkSettings
 from leadrelay.shared.events import Contract, Envelope, LeadAssigned, SlaEvent
-from leadrelay.shared.policy import Policy
+from leadrelay.shared.policy import ChatDestination, Policy
 from leadrelay.shared.ports import DeliveryRepository, PolicyRepository, Transaction
 
 _SLA_KINDS = {"remind": "reminder", "escalate": "escalation", "breach": "escalation", "reassign": "reassigned",
@@ -75,15 +77,20 @@ class NotifierHandler:
     name: ClassVar[str] = "notifier"
     events: ClassVar[tuple[type[Contract], ...]] = (LeadAssigned, SlaEvent)
 
-    def __init__(self, base_url: str, wake_sender: Callable[[], None]) -> None:
+    def __init__(self, base_url: str, wake_sender: Callable[[], None], links: LinkSettings | None = None) -> None:
+        """``links``: how messages offer actions (signed links, Slack callbacks); without it they
+        carry none."""
         self.base_url = base_url
         self.wake_sender = wake_sender
+        self.links = links
 
     async def __call__(self, event: LeadAssigned | SlaEvent, envelope: Envelope, uow: NotifierWork) -> None:
         if isinstance(event, LeadAssigned):
             kind = {"routed": "assigned", "claimed": "assigned", "fallback": "fallback"}.get(event.reason, "reassigned")
             text = ""
-            received_at = event.received_at
+            # Speed to lead counts the first message only: a reassignment or a claim happens
+            # later by design, and timing it from the 202 would count it as a slow lead.
+            received_at = event.received_at if event.reason in ("routed", "fallback") else None
         else:
             kind = _SLA_KINDS[event.step]
             text = event.detail
@@ -97,10 +104,23 @@ class NotifierHandler:
         for recipient in recipients:
             chat = policy.chat_for(recipient) if policy is not None else None
             message = lead_message(kind, lead, reader_of(policy, recipient), self.base_url,
-                                   handover(policy, event, recipient), text)
+                                   handover(policy, event, recipient), text,
+                                   self.actions_for(chat, envelope, recipient))
             await uow.deliveries.add(
                 dedup_key=f"{envelope.id}:{recipient}", lead_id=event.lead_id, recipient=recipient, kind=kind,
                 platform=chat.platform if chat is not None else "none", message=message_to_json(message),
                 received_at=received_at,
             )
         uow.after_commit(self.wake_sender)
+
+    def actions_for(self, chat: ChatDestination | None, envelope: Envelope, recipient: str) -> Actions | None:
+        """Links expire a day after the event (its time, not the clock: a redelivered event makes
+        the same message); Slack buttons call back when the app is set up and the policy knows the
+        reader's Slack user, so a click can be told apart from a colleague's."""
+        if self.links is None:
+            return None
+        callbacks = (self.links.slack_callbacks and chat is not None and chat.platform == "slack"
+                     and chat.user_id is not None)
+        return Actions(secret=self.links.secret, public_url=self.links.public_url,
+                       expires_at=envelope.time + self.links.ttl, seed=f"{envelope.id}:{recipient}",
+                       callbacks=callbacks)

@@ -3,7 +3,9 @@
 Pure: built from plain data (the lead as stored, the event's word on the assignment, the
 policy's word on the reader); the notifier handler gathers those and stores the result. The
 contact details are in the message because the rep needs them to call (it is the rep's own
-lead); they never go into logs.
+lead); they never go into logs. The buttons the reader's part calls for (Accept, Contacted,
+Not mine; a manager's Reassign to…) are signed one-click links or, for a Slack reader the app
+can name, callbacks; the secret, the expiry and the nonces' seed are passed in (``Actions``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from leadrelay.services.notifier.platforms import ChatMessage
+from leadrelay.services.notifier.platforms import ChatAction, ChatMessage
+from leadrelay.shared import action_links
 from leadrelay.shared.events import LeadSummary
 
 Language = Literal["en", "zh"]
@@ -69,6 +72,47 @@ class Handover:
     rule: str | None = None
 
 
+@dataclass(frozen=True)
+class Actions:
+    """What lets the reader act from the message. Signed one-click links need ``public_url``
+    (without it there are none, and the message says how to act instead) and ``secret``; they
+    expire at ``expires_at``, and ``seed`` (one per message) keeps each link's nonce its own.
+    ``callbacks``: the reader's clicks on Slack come back to us, so Accept and Contacted are
+    native buttons (Not mine and Reassign ask for a reason or a rep: a page, so a link)."""
+
+    secret: str
+    public_url: str | None
+    expires_at: datetime
+    seed: str
+    callbacks: bool = False
+
+    def link(self, person: str, lead_id: str, action: action_links.Action) -> str | None:
+        if not self.public_url:
+            return None
+        token = action_links.sign(self.secret, action_links.ActionLink(
+            person=person, lead_id=lead_id, action=action, expires_at=self.expires_at,
+            nonce=action_links.nonce_for(self.seed, action)))
+        return f"{self.public_url.rstrip('/')}/v1/act/{token}"
+
+
+# What the reader may do, by the message's kind and the reader's part in it: the owner works the
+# lead (a reminder and an escalation say the same: it is still theirs); the manager an escalation
+# reaches may hand it to another rep. Everyone else just reads.
+OWNER_ACTIONS: tuple[action_links.Action, ...] = ("accepted", "contacted", "not_mine")
+OWNER_KINDS = frozenset({"assigned", "reassigned", "reminder", "escalation"})
+MANAGER_ACTIONS: tuple[action_links.Action, ...] = ("reassign",)
+# Actions that need nothing more than the click (no reason, no rep to choose): Slack buttons.
+CALLBACK_ACTIONS = frozenset({"accepted", "contacted"})
+
+
+def offered_actions(kind: str, role: Role) -> tuple[action_links.Action, ...]:
+    if role == "owner" and kind in OWNER_KINDS:
+        return OWNER_ACTIONS
+    if role == "watcher" and kind == "escalation":
+        return MANAGER_ACTIONS
+    return ()
+
+
 def language_of(languages: Sequence[str]) -> Language:
     """A rep's first language decides: Chinese (zh, zh-CN, zh-Hans …) or else English."""
     return "zh" if languages and languages[0].strip().lower().startswith("zh") else "en"
@@ -91,6 +135,12 @@ _TEXT: dict[Language, dict[str, str]] = {
         "owner": "Owner: {rep}.",
         "deadline": "First touch by {time} ({tz}), {target}.",
         "open": "Open in Leadrelay",
+        "act_accepted": "Accept", "act_contacted": "Contacted", "act_not_mine": "Not mine",
+        "act_reassign": "Reassign to…",
+        "no_links": "To act on this lead, use Leadrelay: one-click buttons need its public URL "
+                    "(LEADRELAY_PUBLIC_URL).",
+        "some_links": "For Not mine and Reassign, use Leadrelay: their pages need its public URL "
+                      "(LEADRELAY_PUBLIC_URL).",
         "hot": "hot", "warm": "warm", "cold": "cold",
         "min": "{n} min", "h": "{n} h", "day": "{n} day", "days": "{n} days", "join": " ", "list": ", ",
         "Job title": "Job title", "Score": "Score", "Why": "Why", "Phone": "Phone", "Email": "Email",
@@ -113,6 +163,9 @@ _TEXT: dict[Language, dict[str, str]] = {
         "owner": "负责人：{rep}。",
         "deadline": "请在 {time}（{tz}）前首次联系，时限 {target}。",
         "open": "在 Leadrelay 中打开",
+        "act_accepted": "接受", "act_contacted": "已联系", "act_not_mine": "不是我的", "act_reassign": "改派给…",
+        "no_links": "请在 Leadrelay 中处理这条线索：一键按钮需要先配置 Leadrelay 的公网地址（LEADRELAY_PUBLIC_URL）。",
+        "some_links": "“不是我的”和改派请在 Leadrelay 中操作：它们的页面需要先配置公网地址（LEADRELAY_PUBLIC_URL）。",
         "hot": "热", "warm": "温", "cold": "冷",
         "min": "{n} 分钟", "h": "{n} 小时", "day": "{n} 天", "days": "{n} 天", "join": " ", "list": "，",
         "Job title": "职位", "Score": "评分", "Why": "原因", "Phone": "电话", "Email": "邮箱",
@@ -123,14 +176,35 @@ _TEXT: dict[Language, dict[str, str]] = {
 
 
 def lead_message(kind: str, lead: LeadCard, reader: Reader, base_url: str, handover: Handover | None = None,
-                 text: str = "") -> ChatMessage:
-    """The message ``reader`` gets about ``lead``; ``text`` is an extra line (an SLA step's detail)."""
+                 text: str = "", actions: Actions | None = None) -> ChatMessage:
+    """The message ``reader`` gets about ``lead``; ``text`` is an extra line (an SLA step's detail).
+    With ``actions``, it carries the buttons the reader's part in it offers (``offered_actions``)."""
     t = _TEXT[reader.language]
     handover = handover or Handover()
-    lines = [line for line in (_note(t, handover), _deadline(t, reader, handover), text) if line]
+    buttons, unreachable = _buttons(t, kind, lead.lead_id, reader, handover, actions)
+    how_to_act = (t["some_links"] if buttons else t["no_links"]) if unreachable else ""
+    lines = [line for line in (_note(t, handover), _deadline(t, reader, handover), text, how_to_act) if line]
     return ChatMessage(kind=kind, lead_id=lead.lead_id, title=_title(t, kind, lead, handover),
                        facts=_facts(t, lead, handover), url=f"{base_url.rstrip('/')}/v1/leads/{lead.lead_id}",
-                       text="\n".join(lines), link_text=t["open"])
+                       text="\n".join(lines), link_text=t["open"], actions=buttons)
+
+
+def _buttons(t: Mapping[str, str], kind: str, lead_id: str, reader: Reader, handover: Handover,
+             actions: Actions | None) -> tuple[tuple[ChatAction, ...], bool]:
+    """The reader's buttons, and whether some offered action could not be given one (no public URL)."""
+    if actions is None:
+        return (), False
+    buttons: list[ChatAction] = []
+    unreachable = False
+    for name in offered_actions(kind, handover.role):
+        label = t[f"act_{name}"]
+        if actions.callbacks and name in CALLBACK_ACTIONS:
+            buttons.append(ChatAction(name=name, label=label, kind="callback", value=f"{name}:{lead_id}"))
+        elif (url := actions.link(reader.id, lead_id, name)) is not None:
+            buttons.append(ChatAction(name=name, label=label, kind="url", url=url))
+        else:
+            unreachable = True
+    return tuple(buttons), unreachable
 
 
 def _title(t: Mapping[str, str], kind: str, lead: LeadCard, handover: Handover) -> str:
@@ -205,11 +279,14 @@ def _facts(t: Mapping[str, str], lead: LeadCard, handover: Handover) -> tuple[tu
 def message_to_json(message: ChatMessage) -> dict[str, Any]:
     return {"kind": message.kind, "lead_id": message.lead_id, "title": message.title,
             "facts": [list(f) for f in message.facts], "url": message.url, "text": message.text,
-            "link_text": message.link_text}
+            "link_text": message.link_text,
+            "actions": [{"name": a.name, "label": a.label, "kind": a.kind, "url": a.url, "value": a.value}
+                        for a in message.actions]}
 
 
 def message_from_json(data: dict[str, Any]) -> ChatMessage:
     extra = {"link_text": data["link_text"]} if data.get("link_text") else {}  # rows queued before it existed
+    actions = tuple(ChatAction(**action) for action in data.get("actions") or ())
     return ChatMessage(kind=data["kind"], lead_id=data["lead_id"], title=data["title"],
                        facts=tuple((a, b) for a, b in data["facts"]), url=data.get("url"), text=data.get("text", ""),
-                       **extra)
+                       actions=actions, **extra)

@@ -137,10 +137,29 @@ async def reassign(uow: RouterWork, policy: Policy, version: int, lead: LeadReco
                         first_touch=first_touch_deadline(policy, rep, lead.grade or "cold", now))
 
 
+def owners_team(policy: Policy, lead: LeadRecord) -> str | None:
+    """The team of the lead's owner under ``policy``, else the team the lead last had."""
+    if lead.owner and policy.has_rep(lead.owner):
+        return policy.rep(lead.owner).team
+    return lead.team
+
+
+def queue_team(policy: Policy, queue: str | None, team: Any = None) -> str | None:
+    """The team a lead parked in ``queue`` belongs to: ``team`` (the team routing parked it
+    for) when the policy names it, else the one team whose ``fallback_queue`` is ``queue``.
+    None when no single team owns the queue: the lead never had a team."""
+    if isinstance(team, str) and any(t.name == team for t in policy.teams):
+        return team
+    owning = [t.name for t in policy.teams if t.fallback_queue is not None and t.fallback_queue == queue]
+    return owning[0] if len(owning) == 1 else None
+
+
 async def recycle(uow: RouterWork, policy: Policy, lead: LeadRecord, now: datetime, why: str) -> None:
-    """Returns an unworked lead to its team's pool (公海) for someone else to claim."""
+    """Returns an unworked lead to its team's pool (公海) for someone else to claim. The lead
+    keeps its team (its owner's): only that team's reps may claim it."""
+    team = owners_team(policy, lead)
     await release(uow, policy, lead, now)
-    await uow.leads.update(lead.lead_id, state="pool", owner=None, queue=POOL_QUEUE, previous_owner=lead.owner,
-                          recycled_at=now)
-    await uow.leads.add_history(lead.lead_id, "recycled", {"previous_owner": lead.owner, "team": lead.team, "why": why},
+    await uow.leads.update(lead.lead_id, state="pool", owner=None, team=team, queue=POOL_QUEUE,
+                          previous_owner=lead.owner, recycled_at=now)
+    await uow.leads.add_history(lead.lead_id, "recycled", {"previous_owner": lead.owner, "team": team, "why": why},
                           at=now)

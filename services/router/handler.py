@@ -11,6 +11,8 @@ from leadrelay.services.router.assignment import (
     RouterWork,
     emit_assigned,
     initial_state,
+    owners_team,
+    queue_team,
     start_clocks,
     start_offer,
     today,
@@ -65,8 +67,9 @@ async def apply_decision(uow: RouterWork, policy: Policy, version: int, lead_id:
             await uow.people.set_owner(person_id, decision.owner)
         await start_clocks(uow, policy, lead_id, decision.owner, grade, now)
     else:
-        await uow.leads.update(lead_id, state="queued", owner=None, queue=decision.queue, assigned_at=None,
-                              policy_version=version)
+        # A parked lead keeps its team: only that team's reps may claim it, only its manager sees it.
+        await uow.leads.update(lead_id, state="queued", owner=None, team=parked_team(policy, decision),
+                              queue=decision.queue, assigned_at=None, policy_version=version)
     explained = explanation(decision, version)
     await uow.leads.add_decision(lead_id, now, version, decision.rule, decision.strategy, decision.owner,
                            decision.queue, explained)
@@ -74,6 +77,13 @@ async def apply_decision(uow: RouterWork, policy: Policy, version: int, lead_id:
         "owner": decision.owner, "queue": decision.queue, "rule": decision.rule, "policy_version": version,
         "summary": decision.summary,
     }, at=now)
+
+
+def parked_team(policy: Policy, decision: RoutingDecision) -> str | None:
+    """The team whose queue a parked lead waits in: the team of the deciding rule's pool (the
+    decision names it), else the team whose ``fallback_queue`` the queue is; None when no rule
+    applied and no team owns the policy's fallback queue."""
+    return queue_team(policy, decision.queue, decision.arithmetic.get("team"))
 
 
 def backed_up(decision: RoutingDecision) -> str | None:
@@ -156,7 +166,9 @@ async def pass_offer_on(uow: RouterWork, policy: Policy, version: int, lead: Lea
         await start_offer(uow, policy, lead.lead_id, decision.owner, now, generation)
     else:
         await uow.clocks.cancel(lead.lead_id)
-        await uow.leads.update(lead.lead_id, state="queued", owner=None, queue=decision.queue, previous_owner=previous)
+        await uow.leads.update(lead.lead_id, state="queued", owner=None,
+                              team=parked_team(policy, decision) or owners_team(policy, lead),
+                              queue=decision.queue, previous_owner=previous)
     await uow.leads.add_decision(lead.lead_id, now, version, decision.rule, decision.strategy, decision.owner,
                            decision.queue, {**explanation(decision, version), "offer_lapsed_by": sorted(lapsed)})
     await uow.leads.add_history(lead.lead_id, "offered" if decision.owner else "queued", {

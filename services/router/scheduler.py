@@ -84,8 +84,10 @@ class SlaScheduler:
         now = self.clock()
         async with self.store.read() as uow:
             count, oldest_due = await uow.clocks.stats(now)
+            current = await uow.policies.current()  # for the "no policy loaded" alert
         self.metrics.open_clocks.set(count)
         self.metrics.scheduler_lag.set((now - oldest_due).total_seconds() if oldest_due else 0.0)
+        self.metrics.policy_version.set(current[0] if current else 0)
 
     async def _fire(self, batch: _Batch, row: ClockRecord, lead: LeadRecord | None, current: tuple[int, Policy] | None
                     ) -> tuple[str, str, str | None]:

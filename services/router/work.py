@@ -4,12 +4,12 @@ ports they use, never the HTTP request."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadrelay.services.router.assignment import reassign, today
+from leadrelay.services.router.assignment import owners_team, queue_team, reassign, today
 from leadrelay.services.router.clocks import owner_calendar
 from leadrelay.services.router.sla import time_to_first_touch, which_clocks_stop
 from leadrelay.shared.clock import Clock, as_utc
@@ -20,12 +20,40 @@ from leadrelay.shared.ports import LeadRecord, Store, UnitOfWork
 from leadrelay.shared.problems import Conflict, Forbidden, InvalidField, NotFound
 from leadrelay.shared.security import Principal
 
+# Who may reach what (docs: README "HTTP API"). A source reads the leads it posted; a rep
+# sees and acts on their own leads; a manager on their team's, owned or waiting in the team's
+# queue or pool; an admin on everything. A lead outside the caller's reach answers 404, so its
+# existence does not leak; 403 answers only for what the caller's role may never do, whatever
+# the lead, so it says nothing about a lead either.
 
-def team_reps(policy: Policy | None, manager_id: str | None) -> set[str]:
+
+def managed_teams(policy: Policy | None, manager_id: str | None) -> set[str]:
     if policy is None or manager_id is None:
         return set()
-    teams = {team.name for team in policy.teams if team.manager == manager_id}
-    return {rep.id for rep in policy.reps if rep.team in teams}
+    return {team.name for team in policy.teams if team.manager == manager_id}
+
+
+def team_reps(policy: Policy | None, manager_id: str | None) -> set[str]:
+    teams = managed_teams(policy, manager_id)
+    return {rep.id for rep in policy.reps if rep.team in teams} if policy is not None else set()
+
+
+def lead_team(policy: Policy, lead: LeadRecord) -> str | None:
+    """The team a lead belongs to: its owner's; a queued or pooled lead keeps the team it was
+    parked or recycled for (else the team whose fallback queue holds it). None: it never had one."""
+    team = owners_team(policy, lead)
+    if team is None and lead.owner is None:
+        return queue_team(policy, lead.queue)
+    return team
+
+
+def in_managers_reach(policy: Policy, manager_id: str | None, lead: LeadRecord) -> bool:
+    """The manager's teams' leads; a waiting lead that never had a team, to the managers the
+    policy's ``fallback.notify`` tells about it."""
+    team = lead_team(policy, lead)
+    if team is not None:
+        return team in managed_teams(policy, manager_id)
+    return lead.owner is None and manager_id is not None and manager_id in policy.fallback.notify
 
 
 async def can_see(uow: UnitOfWork, principal: Principal, lead: LeadRecord) -> bool:
@@ -39,8 +67,7 @@ async def can_see(uow: UnitOfWork, principal: Principal, lead: LeadRecord) -> bo
             return lead.owner is not None and lead.owner == principal.rep_id
         case "manager":
             current = await uow.policies.current()
-            return lead.owner in team_reps(current[1] if current else None, principal.rep_id) or (
-                lead.owner is None and current is not None)
+            return current is not None and in_managers_reach(current[1], principal.rep_id, lead)
     return False
 
 
@@ -81,28 +108,30 @@ def actor_of(principal: Principal) -> str:
 
 
 async def record_activity(store: Store, clock: Clock, metrics: Metrics, principal: Principal, lead_id: str,
-                          body: ActivityIn) -> LeadRecord:
+                          body: ActivityIn, via: Literal["api", "slack", "link"] = "api") -> LeadRecord:
     """A rep's action on their lead, or a manager's reassignment: the lead's state, its clocks,
     the owner's load, the history and a ``lead.activity`` event, in one transaction. The HTTP
     route and the chat actions both call this. Returns the lead as it is afterwards."""
+    # What the role may never do is refused before the lead is looked up (403 says nothing about it).
+    if principal.role not in ("rep", "manager", "admin"):
+        raise Forbidden("Only reps, managers and admins act on leads.",
+                        errors=[{"field": "Authorization", "reason": f"role {principal.role} not allowed"}])
+    if body.action == "reassign" and principal.role not in ("manager", "admin"):
+        raise Forbidden("Only a manager or an admin can reassign a lead.",
+                        errors=[{"field": "action", "reason": "reassign needs a manager"}])
     now = clock()
     observe: list[Any] = []
     async with store.transaction() as uow:
         lead = await uow.leads.get(lead_id, lock=True)
-        if lead is None or not await can_see(uow, principal, lead) or principal.role == "source":
+        if lead is None or not await can_see(uow, principal, lead):
             raise NotFound(f"No lead {lead_id} that you can see.")
         version, policy = await current_policy(uow)
         if lead.state not in ALLOWED_FROM[body.action]:
             raise Conflict(f"A lead that is '{lead.state}' cannot be marked '{body.action}'.",
                            errors=[{"field": "action", "reason": f"not allowed from state {lead.state}"}])
         if body.action == "reassign":
-            if principal.role not in ("manager", "admin"):
-                raise Forbidden("Only a manager or an admin can reassign a lead.",
-                                errors=[{"field": "action", "reason": "reassign needs a manager"}])
-            if not body.to_rep or not policy.has_rep(body.to_rep):
-                raise InvalidField("to_rep must name a rep of the current policy.",
-                                   errors=[{"field": "to_rep", "reason": "unknown rep"}])
-            await reassign(uow, policy, version, lead, body.to_rep, now, reason="reassigned",
+            to_rep = reassign_target(policy, principal, body.to_rep)
+            await reassign(uow, policy, version, lead, to_rep, now, reason="reassigned",
                            why=f"reassigned by {actor_of(principal)}" + (f": {body.reason}" if body.reason else ""),
                            by=actor_of(principal))
         else:
@@ -129,9 +158,10 @@ async def record_activity(store: Store, clock: Clock, metrics: Metrics, principa
                 source, outcome = lead.source, body.action
                 observe.append(lambda: metrics.conversions.labels(outcome, source).inc())
             await uow.leads.update(lead_id, **values)
-            await uow.leads.add_history(lead_id, body.action, {"by": actor_of(principal), "reason": body.reason}, at=now)
+            await uow.leads.add_history(lead_id, body.action, {"by": actor_of(principal), "reason": body.reason,
+                                                               "via": via}, at=now)
         activity = LeadActivity(lead_id=lead_id, actor=actor_of(principal), action=body.action, reason=body.reason,
-                                to_rep=body.to_rep, at=now)
+                                to_rep=body.to_rep, at=now, via=via)
         await uow.outbox.emit(Envelope.wrap(activity, source="leadrelay/api", subject=lead_id, key=lead.identity_key,
                                      correlation_id=lead.correlation_id, time=now))
         action = body.action
@@ -140,6 +170,19 @@ async def record_activity(store: Store, clock: Clock, metrics: Metrics, principa
             uow.after_commit(callback)
     async with store.read() as uow:
         return await found(uow, lead_id)
+
+
+def reassign_target(policy: Policy, principal: Principal, to_rep: str | None) -> str:
+    """An admin reassigns to any rep of the policy; a manager only to a rep of their own team
+    (an unknown rep and another team's read the same, so other teams' rosters do not leak)."""
+    if principal.role == "manager":
+        if not to_rep or to_rep not in team_reps(policy, principal.rep_id):
+            raise InvalidField("to_rep must name a rep of your team.",
+                               errors=[{"field": "to_rep", "reason": "not a rep of your team"}])
+    elif not to_rep or not policy.has_rep(to_rep):
+        raise InvalidField("to_rep must name a rep of the current policy.",
+                           errors=[{"field": "to_rep", "reason": "unknown rep"}])
+    return to_rep
 
 
 def rep_of(principal: Principal) -> str:
@@ -181,6 +224,37 @@ async def claim_from_pool(store: Store, clock: Clock, principal: Principal, lead
         return await found(uow, lead_id)
 
 
+# The pool is filtered by team after it is read; this many of each state are read.
+POOL_WINDOW = 1000
+
+
+async def pool_for(uow: UnitOfWork, principal: Principal, limit: int) -> list[LeadRecord]:
+    """What ``GET /v1/pool`` lists for the caller, newest first."""
+    window = limit if principal.role == "admin" else max(limit, POOL_WINDOW)
+    current = await uow.policies.current()
+    leads = [*await uow.leads.where(state="pool", limit=window), *await uow.leads.where(state="queued", limit=window)]
+    policy = current[1] if current else None
+    visible = [lead for lead in leads if sees_in_pool(policy, principal, lead)]
+    visible.sort(key=lambda lead: as_utc(lead.received_at) or datetime.min.replace(tzinfo=UTC), reverse=True)
+    return visible[:limit]
+
+
+def sees_in_pool(policy: Policy | None, principal: Principal, lead: LeadRecord) -> bool:
+    """Whether ``GET /v1/pool`` lists the lead: a rep, what they may claim; a manager, their
+    teams' waiting leads; an admin, all."""
+    if principal.role == "admin":
+        return True
+    if policy is None:
+        return False
+    if principal.role == "rep":
+        return in_reach_of_pool(policy, principal.rep_id or "", lead)
+    return principal.role == "manager" and in_managers_reach(policy, principal.rep_id, lead)
+
+
 def in_reach_of_pool(policy: Policy, rep_id: str, lead: LeadRecord) -> bool:
-    """A pool lead belongs to its last team; a lead that never had one is open to every rep."""
-    return lead.team is None or policy.rep(rep_id).team == lead.team
+    """A queued or pooled lead keeps its team: only that team's reps may claim it. A lead that
+    never had a team (no rule applied, and no team owns the fallback queue) is open to every rep."""
+    if not policy.has_rep(rep_id):
+        return False
+    team = lead_team(policy, lead)
+    return team is None or policy.rep(rep_id).team == team

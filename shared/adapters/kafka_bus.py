@@ -32,6 +32,8 @@ from leadrelay.shared.ports import BusUnavailable, Delivery
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_S = 5.0
+# Bounds one lag measurement: asking a down broker for end offsets must not hang the caller.
+LAG_TIMEOUT_S = 5.0
 # After a broker outage the batches we stopped waiting for leave the idempotent producer's
 # sequence numbers out of step with the broker's, and aiokafka (unlike the Java client) does
 # not bump the producer epoch by itself: every later send to that partition fails. A fresh
@@ -80,6 +82,31 @@ class KafkaSubscription:
                 deliveries.append(Delivery(tp.topic.removeprefix(self.prefix), (record.key or b"").decode(),
                                            record.value or b"", tp.partition, record.offset))
         return deliveries
+
+    async def lag(self) -> dict[int, int]:
+        """Log end offsets asked of the broker (the highwater a fetch last saw is stale while the
+        consumer is busy with a batch) minus this member's position, per partition it holds."""
+        if not self.started:
+            return {}
+        held = list(self.consumer.assignment())
+        if not held:
+            return {}
+        behind: dict[int, int] = {}
+        try:
+            async with asyncio.timeout(LAG_TIMEOUT_S):
+                ends = await self.consumer.end_offsets(held)
+                for tp in held:
+                    # A rebalance may have taken it during the await. A partition not fetched yet
+                    # has no highwater and may have no position: position() would wait for one.
+                    if tp not in self.consumer.assignment() or self.consumer.highwater(tp) is None:
+                        continue
+                    position = await self.consumer.position(tp)
+                    behind[tp.partition] = behind.get(tp.partition, 0) + max(ends[tp] - position, 0)
+        except IllegalStateError:  # revoked between the check and position(): measure next time
+            return behind
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise BusUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        return behind
 
     async def commit(self, deliveries: Sequence[Delivery]) -> None:
         offsets: dict[TopicPartition, int] = {}

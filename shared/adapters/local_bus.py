@@ -12,9 +12,12 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from leadrelay.shared.adapters.sql.store import SqlStore
+from sqlalchemy import func, select
+
+from leadrelay.shared.adapters.sql import schema as t
+from leadrelay.shared.adapters.sql.store import SqlStore, SqlUnitOfWork
 from leadrelay.shared.events import Envelope
-from leadrelay.shared.ports import BusUnavailable, Delivery
+from leadrelay.shared.ports import BusUnavailable, Delivery, StoreUnavailable
 
 # Another process (a CLI import) may append to the file; nothing wakes us for that, so poll.
 _POLL_INTERVAL_S = 0.5
@@ -57,6 +60,19 @@ class LocalSubscription:
             self.position = rows[-1].seq
         return [Delivery(row.topic, row.key, row.payload, 0, row.seq) for row in rows]
 
+    async def lag(self) -> dict[int, int]:
+        """The events of this group's topics after its read position, as partition 0. Counted,
+        not ``newest seq - position``: seq runs over every topic, so that difference would also
+        count the events of topics this group does not read. ``ix_outbox_topic_seq`` keeps the count to the unread rows."""
+        position = self.position
+        if position is None:
+            return {}
+        try:
+            async with self.bus.store.read() as uow:
+                return {0: await _count_after(uow, self.topics, position)}
+        except StoreUnavailable as exc:
+            raise BusUnavailable(str(exc)) from exc
+
     async def commit(self, deliveries: Sequence[Delivery]) -> None:
         """Stores the position at most every OFFSET_COMMIT_INTERVAL_S: every consumer records the
         events it handled in its own transaction, so a position that lags after a crash costs
@@ -78,6 +94,12 @@ class LocalSubscription:
     async def close(self) -> None:
         self.bus.subscriptions.discard(self)
         await self._store_position()
+
+
+async def _count_after(uow: SqlUnitOfWork, topics: Sequence[str], position: int) -> int:
+    query = select(func.count()).select_from(t.outbox).where(t.outbox.c.topic.in_(list(topics)),
+                                                             t.outbox.c.seq > position)
+    return int((await uow.tx.conn.execute(query)).scalar_one())
 
 
 class LocalBus:

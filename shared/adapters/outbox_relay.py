@@ -4,15 +4,24 @@ Woken right after a commit in this process for speed; polls as the safety net fo
 processes committed. One relay publishes at a time (a PostgreSQL advisory lock), so events for
 one key reach Kafka in the order they were committed. A crash between publishing and marking
 republishes a few rows; consumers dedup on event ids.
+
+Every pass measures the unpublished rows (``leadrelay_outbox_backlog``, and the oldest one's age
+``leadrelay_outbox_lag_seconds``) whether or not this relay got the turn: every process runs a
+relay, alerts take the max over them, and a relay that rarely gets the turn must not keep
+reporting a backlog another relay cleared long ago.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
+
+from sqlalchemy import func, select
 
 from leadrelay.shared.adapters.kafka_bus import KafkaBus
-from leadrelay.shared.adapters.sql.store import SqlStore
+from leadrelay.shared.adapters.sql import schema as t
+from leadrelay.shared.adapters.sql.store import SqlStore, SqlUnitOfWork
 from leadrelay.shared.clock import as_utc
 from leadrelay.shared.metrics import Metrics
 
@@ -50,12 +59,27 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         async with self.store.transaction() as uow:
             if not await uow.log.take_relay_turn():
+                self._record(*await _backlog(uow))
                 return 0
             rows = await uow.log.unpublished(BATCH)
+            # A short batch is the whole backlog; only a full one needs counting.
+            count = len(rows) if len(rows) < BATCH else (await _backlog(uow))[0]
+            self._record(count, rows[0].created_at if rows else None)
             if not rows:
-                self.metrics.outbox_lag.set(0)
                 return 0
-            self.metrics.outbox_lag.set((self.store.clock() - as_utc(rows[0].created_at)).total_seconds())
             await self.bus.publish_records([(r.topic, r.key, r.payload) for r in rows])
             await uow.log.mark_published([r.seq for r in rows])
         return len(rows)
+
+    def _record(self, count: int, oldest: datetime | None) -> None:
+        self.metrics.outbox_backlog.set(count)
+        self.metrics.outbox_lag.set(0 if oldest is None else (self.store.clock() - as_utc(oldest)).total_seconds())
+
+
+async def _backlog(uow: SqlUnitOfWork) -> tuple[int, datetime | None]:
+    """How many rows wait to be published, and when the oldest was written (the partial index
+    ``ix_outbox_unpublished`` holds just those rows)."""
+    unpublished = t.outbox.c.published_at.is_(None)
+    query = select(func.count(), func.min(t.outbox.c.created_at)).select_from(t.outbox).where(unpublished)
+    count, oldest = (await uow.tx.conn.execute(query)).one()
+    return int(count), oldest

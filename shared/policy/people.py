@@ -32,6 +32,9 @@ class ChatDestination(Section):
     platform: ChatPlatform
     webhook: str = Field(min_length=1)
     secret: str | None = Field(default=None, repr=False)  # may be "env:NAME", resolved outside
+    # The person's own id on the platform: for Slack the member id (U…) that button clicks carry,
+    # so a click acts as this rep or manager. Without it their Slack messages carry signed links.
+    user_id: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class Capacity(Section):

@@ -1,7 +1,9 @@
-"""Who may call: lead sources (API keys) and bearer tokens, stored only as hashes."""
+"""Who may call: lead sources (API keys) and bearer tokens, stored only as hashes; and the
+single-use credentials (one-click action links, Slack's signed requests) already spent."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from leadrelay.shared.ports.records import SourceRecord, TokenRecord
@@ -50,4 +52,19 @@ class TokenRepository(Protocol):
 
     async def revoke(self, token_hash: str) -> bool:
         """Refuses the token from now on; False when it is unknown or revoked already."""
+        ...
+
+    async def spend_nonce(self, nonce: str, expires_at: datetime) -> bool:
+        """Records a single-use credential (a one-click link's nonce, a Slack request's signature)
+        as spent; False when it was spent before (a reused link, a replayed request). Of two
+        transactions spending one nonce at once, one gets True. ``expires_at`` is when the
+        credential is refused anyway: records past it (by an hour's grace) may be forgotten."""
+        ...
+
+    async def unspend_nonce(self, nonce: str) -> None:
+        """Forgets a spent nonce whose action did not happen, so the link works again."""
+        ...
+
+    async def nonce_spent(self, nonce: str) -> bool:
+        """Whether the nonce was spent (and is still remembered), without spending it."""
         ...

@@ -34,6 +34,15 @@ class Subscription(Protocol):
         """Marks these deliveries consumed. Call only after their effects are committed."""
         ...
 
+    async def lag(self) -> dict[int, int]:
+        """Returns, per partition this member holds, how many events of its topics lie after its
+        position (what ``poll`` has handed out), summed over the topics; the embedded log is one
+        partition, 0. Empty before the first poll and while no partition is held; a partition
+        whose position is not known yet (just assigned, not fetched) is left out until it is.
+        Safe to call while a ``poll`` is in progress. Raises BusUnavailable when the log cannot
+        be asked."""
+        ...
+
     async def close(self) -> None: ...
 
 

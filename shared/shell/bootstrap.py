@@ -20,6 +20,7 @@ from leadrelay.services.intake.api import intake_router
 from leadrelay.services.notifier.handler import NotifierHandler
 from leadrelay.services.notifier.sender import ChatSender
 from leadrelay.services.router.api import admin_router, leads_router, work_router
+from leadrelay.services.router.chat_api import chat_actions_router
 from leadrelay.services.router.handler import RouterHandler
 from leadrelay.services.router.scheduler import SlaScheduler
 from leadrelay.services.scoring.handler import ScoringHandler
@@ -27,6 +28,7 @@ from leadrelay.shared import topics
 from leadrelay.shared.adapters.local_bus import LocalBus
 from leadrelay.shared.adapters.sql.store import SqlStore
 from leadrelay.shared.clock import Clock, system_clock
+from leadrelay.shared.link_secret import link_settings
 from leadrelay.shared.metrics import Metrics
 from leadrelay.shared.policy import load_policy
 from leadrelay.shared.ports import Bus
@@ -60,14 +62,14 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
 
 
 def build_app(runtime: Runtime) -> FastAPI:
-    return create_app(runtime, [intake_router(), leads_router(), work_router(), admin_router()])
+    return create_app(runtime, [intake_router(), leads_router(), work_router(), admin_router(), chat_actions_router()])
 
 
 def consumer_specs(runtime: Runtime, wake_sender: Callable[[], None]) -> dict[str, ConsumerSpec]:
     handlers = {
         "scoring": ScoringHandler(runtime.metrics, runtime.clock),
         "router": RouterHandler(runtime.metrics, runtime.clock),
-        "notifier": NotifierHandler(runtime.settings.base_url, wake_sender),
+        "notifier": NotifierHandler(runtime.settings.base_url, wake_sender, link_settings(runtime.settings)),
     }
     return {name: ConsumerSpec(name, topics.CONSUMERS[name], handler) for name, handler in handlers.items()}
 

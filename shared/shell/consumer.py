@@ -8,11 +8,15 @@ An event that keeps failing is poison: after bounded retries it goes to the dead
 (and table, for ``leadrelay dlq``) in a transaction that also marks it processed, and the line
 moves on. Infrastructure failures (database unreachable) are not poison: they are retried until
 the database is back, and the offset is not committed meanwhile.
+
+Beside the loop, the runner records the subscription's lag every second, so a consumer stuck
+on one event still reports the events piling up behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -24,13 +28,25 @@ from pydantic import ValidationError
 from leadrelay.shared import topics
 from leadrelay.shared.events import Contract, Envelope
 from leadrelay.shared.metrics import Metrics
-from leadrelay.shared.ports import Bus, Delivery, EventHandler, RetryLater, Store, StoreUnavailable
+from leadrelay.shared.ports import (
+    Bus,
+    BusUnavailable,
+    Delivery,
+    EventHandler,
+    RetryLater,
+    Store,
+    StoreUnavailable,
+    Subscription,
+)
 
 log = logging.getLogger(__name__)
 
 # Backoff between attempts at one event; short, because a poison event holds up its partition.
 RETRY_DELAYS_S = (0.05, 0.25, 1.0)
 INFRA_RETRY_MAX_DELAY_S = 5.0
+# How often the lag gauge is refreshed: finer than any scrape interval, and one cheap query (an
+# index count, or one ListOffsets request to Kafka) a second per consumer.
+LAG_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -52,9 +68,11 @@ class ConsumerRunner:
         # committed and before its offsets did, the window exactly-once effect must survive.
         self.kill_before_offset_commit = kill_before_offset_commit
         self.batches = 0
+        self.lag_partitions: set[int] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         subscription = self.bus.subscribe(self.spec.name, self.spec.topics)
+        lag_recorder = asyncio.create_task(self._record_lag_every_interval(subscription))
         try:
             while not stop.is_set():
                 batch = await subscription.poll(max_records=100, timeout_s=0.5)
@@ -68,7 +86,31 @@ class ConsumerRunner:
                         os.kill(os.getpid(), signal.SIGKILL)
                     await subscription.commit(batch)
         finally:
+            lag_recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag_recorder
             await subscription.close()
+
+    async def _record_lag_every_interval(self, subscription: Subscription) -> None:
+        while True:
+            await asyncio.sleep(LAG_INTERVAL_S)
+            try:
+                await self.record_lag(subscription)
+            except (BusUnavailable, StoreUnavailable) as exc:  # the gauge keeps its last values
+                log.debug("consumer lag not measured", extra={"consumer": self.spec.name, "error": type(exc).__name__})
+            except Exception:  # a metrics fault must not stop the consumer; say so and go on
+                log.exception("recording consumer lag failed", extra={"consumer": self.spec.name})
+
+    async def record_lag(self, subscription: Subscription) -> None:
+        """Sets the lag gauge to what the subscription measures, and drops the partitions it
+        no longer holds (taken by a rebalance) so their last value does not linger."""
+        lag = await subscription.lag()
+        gauge = self.metrics.consumer_lag
+        for partition, behind in lag.items():
+            gauge.labels(self.spec.name, str(partition)).set(behind)
+        for partition in self.lag_partitions - lag.keys():
+            gauge.remove(self.spec.name, str(partition))
+        self.lag_partitions = set(lag)
 
     async def process(self, delivery: Delivery) -> None:
         # Validated once, here: the handler gets the typed payload.

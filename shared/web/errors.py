@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,7 +12,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadrelay.shared.ports import StoreUnavailable
-from leadrelay.shared.problems import PROBLEM_JSON, InvalidField, NotFound, Problem, ServiceUnavailable
+from leadrelay.shared.problems import (
+    PROBLEM_JSON,
+    InvalidField,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +31,27 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
         problem.body(str(request.url.path), trace_id), status_code=problem.status,
         media_type=PROBLEM_JSON, headers=problem.headers,
     )
+
+
+def http_problem(exc: StarletteHTTPException) -> Problem:
+    """The framework's own errors as problems naming what they are about."""
+    status = exc.status_code
+    if status == 404:
+        return NotFound("No such resource.")
+    if status == 400:
+        # FastAPI's answer to a body it could not read as JSON (not UTF-8, nested too deep, …).
+        return Problem("The body is not valid JSON.", errors=[{"field": "body", "reason": "invalid JSON"}])
+    if status == 413:
+        return PayloadTooLarge("The body is too large.", errors=[{"field": "body", "reason": "too large"}])
+    if status == 415:
+        return UnsupportedMediaType("Send the body as application/json.",
+                                    errors=[{"field": "Content-Type", "reason": "must be application/json"}])
+    problem = Problem(str(exc.detail), status=status, headers=dict(exc.headers or {}))
+    try:
+        problem.title = HTTPStatus(status).phrase  # e.g. "Method Not Allowed", not "Bad request"
+    except ValueError:
+        pass
+    return problem
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -45,9 +75,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 404:
-            return problem_response(request, NotFound("No such resource."))
-        return problem_response(request, Problem(str(exc.detail), status=exc.status_code))
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route matching the path only;
+            # RFC 9110 §15.5.6 wants every method the resource supports (GET and PUT /v1/policy).
+            exc = StarletteHTTPException(405, exc.detail, headers={**(exc.headers or {}),
+                                                                   "Allow": allowed_methods(request)})
+        return problem_response(request, http_problem(exc))
 
     @app.exception_handler(StoreUnavailable)
     async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
@@ -59,3 +92,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(request, Problem("Internal error.", status=500))
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method of every route whose path matches the request's (``Allow`` for a 405)."""
+    from leadrelay.shared.web.openapi import api_routes
+
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in api_routes(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))

@@ -14,9 +14,16 @@ the document's ``components``, which only the app's ``openapi()`` builds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+import orjson
+from fastapi import FastAPI
+from fastapi import routing as fastapi_routing
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import BaseRoute
 
 from leadrelay.shared.problems import PROBLEM_JSON, Problem
 
@@ -98,3 +105,113 @@ def problem_responses(*answers: tuple[str, Problem], instance: str) -> dict[int 
                                    for name, value in example.headers.items()}
         responses[example.status] = response
     return responses
+
+
+# --- The answers every operation can give, added to the whole document by the app's ``openapi()``.
+
+# What the app's problem handlers (``shared/web/errors.py``) and middleware answer, by status.
+COMMON_PROBLEMS: dict[int, str] = {
+    400: "The body is not valid JSON.",
+    401: "No `Authorization: Bearer <credential>`, or one that is unknown or revoked.",
+    403: "The credential's role may not do this.",
+    404: "No such resource that the caller can see.",
+    413: "The body is over the route's size limit; it is refused while it streams in.",
+    415: "The body is not sent in a content type the route reads (JSON: `application/json`, UTF-8).",
+    422: "A parameter or body field is invalid; `errors` names each one. Nothing was stored.",
+    503: "The database or the event log is unavailable; nothing was stored. Retry after `Retry-After` seconds.",
+    500: "An unexpected error (never intended: it is logged with the trace id).",
+}
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """Returns ``responses`` entries declaring ``statuses`` as problem+json answers, described as in
+    ``COMMON_PROBLEMS`` unless ``descriptions`` names one (``s409="…"``)."""
+    return {status: {"description": descriptions.get(f"s{status}") or COMMON_PROBLEMS.get(status, "A problem."),
+                     "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}}}
+            for status in statuses}
+
+
+def _calls(dependant: Any) -> set[Any]:
+    found = {dependant.call}
+    for sub in dependant.dependencies:
+        found |= _calls(sub)
+    return found
+
+
+def route_problem_statuses(route: APIRoute) -> set[int]:
+    """The problem+json statuses the app itself can answer for ``route``: its credential check
+    (401, 403), its path (404), its body (413; 400 and 415 for JSON), its parameters (422), the store (503),
+    and the last-resort handler (500)."""
+    from leadrelay.shared.web.deps import authenticate, get_runtime, get_store
+
+    calls = _calls(route.dependant)
+    statuses = {500}
+    if authenticate in calls:
+        statuses |= {401, 403}
+    if "{" in route.path_format:
+        statuses |= {404}
+    has_params = bool(route.dependant.path_params or route.dependant.query_params or route.dependant.header_params)
+    if route.methods & _BODY_METHODS:
+        statuses |= {413, 422}  # the body limit holds on every route; a field can be wrong
+        declared = ((route.openapi_extra or {}).get("requestBody") or {}).get("content") or {}
+        if route.body_field is not None or "application/json" in declared:
+            statuses |= {400, 415}  # a JSON body: it must parse, and come as application/json
+    elif has_params:
+        statuses |= {422}
+    if calls & {get_store, get_runtime}:
+        statuses |= {503}
+    return statuses
+
+
+def api_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Each route as declared, also those of included routers (which FastAPI ≥ 0.165 keeps as
+    one ``_IncludedRouter`` entry in ``app.routes``). The app includes its routers without a
+    prefix, so a route's declared path is its path in the document."""
+    iterate = getattr(fastapi_routing, "iter_route_contexts", None)
+    if iterate is None:
+        yield from routes
+        return
+    for context in iterate(list(routes)):
+        yield context.original_route
+
+
+def add_problem_responses(document: dict[str, Any], routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    """Adds to each operation of ``document`` the problem+json answers its route can give (what
+    the route declares itself stays), registers ``Problem`` under ``components.schemas``, and
+    replaces FastAPI's default 422 (``HTTPValidationError``, which this app never sends)."""
+    paths = document.get("paths", {})
+    for route in api_routes(routes):
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        for method in route.methods:
+            operation = paths.get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            default_422 = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema")
+            if default_422 == {"$ref": "#/components/schemas/HTTPValidationError"}:
+                del responses["422"]
+            for status in sorted(route_problem_statuses(route)):
+                entry = responses.setdefault(str(status), {"description": COMMON_PROBLEMS[status]})
+                entry.setdefault("content", {}).setdefault(PROBLEM_JSON, {"schema": _PROBLEM_REF})
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = inline_schema(ProblemDetails)
+    if "HTTPValidationError" not in orjson.dumps(paths).decode():
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    return document
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Makes ``app.openapi()`` build FastAPI's document and then add the problem answers."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, openapi_version=app.openapi_version,
+                                   description=app.description, routes=app.routes)
+            app.openapi_schema = add_problem_responses(document, app.routes)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented hook

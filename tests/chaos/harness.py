@@ -95,6 +95,7 @@ async def distributed_stack(tmp_path: Path, chat, partitions: int = 4) -> AsyncI
         env = {**os.environ, "LEADRELAY_MODE": "distributed", "LEADRELAY_DATABASE_URL": url,
                "LEADRELAY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "LEADRELAY_TOPIC_PREFIX": prefix,
                "LEADRELAY_KAFKA_PARTITIONS": str(partitions), "LEADRELAY_IDENTITY_SALT": settings.identity_salt,
+               "LEADRELAY_LINK_SECRET": settings.link_secret or "",
                "LEADRELAY_PUBLIC_URL": "http://leadrelay.test", "LEADRELAY_LOG_LEVEL": "INFO"}
         logs = tmp_path / "logs"
         logs.mkdir()

@@ -39,10 +39,12 @@ def test_a_port_in_use_is_one_line_and_exit_2_before_any_key_or_file_is_made(tmp
 class Running:
     """``leadrelay run`` in a child process, read line by line."""
 
-    def __init__(self, data: Path) -> None:
-        env = {**os.environ, "LEADRELAY_LOG_LEVEL": "WARNING"}
+    def __init__(self, data: Path, *options: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("LEADRELAY_PUBLIC_URL", "LEADRELAY_LINK_SECRET")}
+        env["LEADRELAY_LOG_LEVEL"] = "WARNING"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "leadrelay.shared.shell.cli", "run", "--port", "0", "--data-dir", str(data)],
+            [sys.executable, "-m", "leadrelay.shared.shell.cli", "run", "--port", "0", "--data-dir", str(data),
+             *options],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=data.parent)
         self.stderr: list[str] = []
 
@@ -57,7 +59,8 @@ class Running:
     def stop(self) -> str:
         """Stops it as Ctrl-C does; returns what it wrote on stdout."""
         self.process.send_signal(signal.SIGINT)
-        stdout, _ = self.process.communicate(timeout=60)
+        stdout, rest = self.process.communicate(timeout=60)
+        self.stderr += rest.splitlines(keepends=True)
         return stdout
 
 
@@ -90,3 +93,21 @@ def test_a_restart_says_in_one_line_how_to_get_a_new_demo_key(tmp_path: Path) ->
             await runtime.store.dispose()
 
     assert asyncio.run(statuses()) == (401, 202)
+
+
+def test_without_a_public_url_run_warns_once_and_makes_the_link_secret_on_first_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = Running(data)
+    first.stderr_line_with("embedded on")
+    warning = first.stderr_line_with("No public URL")
+    assert "one-click action links" in warning
+    first.stop()
+    secret = (data / "link-secret").read_text().strip()
+    assert len(secret) >= 32 and (data / "link-secret").stat().st_mode & 0o777 == 0o600
+    assert sum("No public URL" in line for line in first.stderr) == 1
+
+    second = Running(data, "--public-url", "https://leadrelay.example")
+    second.stderr_line_with("embedded on https://leadrelay.example")
+    second.stop()
+    assert not any("No public URL" in line for line in second.stderr)
+    assert (data / "link-secret").read_text().strip() == secret  # links sent before the restart still work

@@ -280,3 +280,78 @@ async def test_kafka_publish_to_a_broker_that_never_answers_gives_up_after_its_t
     finally:
         await bus.stop()
         silent.close()
+
+
+# -- lag: what a member has not consumed yet (the consumer loop exports it as a gauge) ----------
+
+async def lag_until(members: Sequence[Subscription],
+                    done: Callable[[list[dict[int, int]]], bool]) -> list[dict[int, int]]:
+    """Measures every member until ``done(lags)``; fails after RECEIVE_TIMEOUT_S with the last
+    measurement. Kafka reports a partition once its first fetch came back, moments after the
+    assignment; the local log's count is exact at once."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RECEIVE_TIMEOUT_S
+    while True:
+        lags = [await member.lag() for member in members]
+        if done(lags):
+            return lags
+        assert loop.time() < deadline, f"lag after {RECEIVE_TIMEOUT_S}s: {lags}"
+        await asyncio.sleep(0.1)
+
+
+def behind(lag: dict[int, int]) -> dict[int, int]:
+    return {partition: n for partition, n in lag.items() if n}
+
+
+async def test_lag_is_empty_before_the_first_poll(bus_harness: BusHarness):
+    await bus_harness.bus.publish(received("email:a@example.com"))
+
+    assert await bus_harness.subscribe("not-started").lag() == {}
+
+
+async def test_lag_counts_the_events_of_its_topics_after_the_position_on_their_partition(
+        bus_harness: BusHarness):
+    key = "email:li.wei@example.com"
+    for n in range(6):
+        await bus_harness.bus.publish(received(key, n))
+    subscription = bus_harness.subscribe("lagging", [topics.LEAD_RECEIVED])
+    deliveries = await receive(subscription, 6)
+    partition = deliveries[0].partition  # one key, one partition (the local log's is 0)
+    await subscription.commit(deliveries)
+    caught_up = (await lag_until([subscription], lambda lags: partition in lags[0]))[0]
+    assert behind(caught_up) == {}
+
+    for n in range(4):
+        await bus_harness.bus.publish(received(key, n))
+    for _ in range(3):  # another topic: not this subscription's lag
+        await bus_harness.bus.publish(qualified(key))
+
+    [lag] = await lag_until([subscription], lambda lags: bool(behind(lags[0])))
+    assert behind(lag) == {partition: 4}
+    if bus_harness.name == "local":
+        assert lag == {0: 4}
+
+    await subscription.commit(await receive(subscription, 4))
+    [lag] = await lag_until([subscription], lambda lags: partition in lags[0])
+    assert behind(lag) == {}
+
+
+async def test_members_of_one_group_each_report_the_lag_of_what_they_read(bus_harness: BusHarness):
+    """On Kafka each member reports its own partitions, and together they count every event
+    once; on the local log each member reads every event, so each reports all of them."""
+    first, second = bus_harness.subscribe("router"), bus_harness.subscribe("router")
+    await bus_harness.settle([first, second])
+    events = [received(f"email:{n}@example.com", n) for n in range(10)]
+    for envelope in events:
+        await bus_harness.bus.publish(envelope)
+
+    def totals(lags: list[dict[int, int]]) -> list[int]:
+        return [sum(lag.values()) for lag in lags]
+
+    if bus_harness.members_split_work:
+        lags = await lag_until([first, second], lambda lags: sum(totals(lags)) >= len(events))
+        assert sum(totals(lags)) == len(events)
+        assert not set(lags[0]) & set(lags[1]), "a partition is held by one member"
+    else:
+        lags = await lag_until([first, second], lambda lags: min(totals(lags)) >= len(events))
+        assert lags == [{0: len(events)}, {0: len(events)}]

@@ -52,5 +52,14 @@ def test_the_readme_tour_runs_top_to_bottom(tmp_path: Path):
     owner = re.search(r'"owner": "(rep-[a-z]+)"', output).group(1)
     assert owner in ("rep-li", "rep-chen")
     assert f"to {owner}" in output  # the chat sink printed the owner's message
-    assert "HTTP/1.1 200 OK" in output and '"status":"accepted"' in output
+    # …with its one-click links, under it; the owner (rep-li or rep-chen) reads Chinese.
+    for action, label in (("accepted", "接受"), ("contacted", "已联系"), ("not_mine", "不是我的")):
+        assert f"[{action}] {label}: http://127.0.0.1:8080/v1/act/" in output
+    assert "No public URL" not in output  # the tour gives `leadrelay run` one
+    # The rep accepts from the printed link: the page (a GET) asks, its POST acts, once.
+    assert "<h1>接受这条线索？</h1>" in output
+    assert re.search(r"^HTTP/1.1 200 OK\r?\n(.|\n)*^HTTP/1.1 409 Conflict", output, re.M)
+    assert f"accepted [('{owner}', 'link')]" in output
+    # …then marks it contacted through the API.
+    assert "HTTP/1.1 200 OK" in output and '"status":"contacted"' in output
     assert "leadrelay_leads_accepted_total" in output

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 import uvicorn
 from starlette.applications import Starlette
@@ -132,6 +132,7 @@ class FakeChat:
         self.base_url: str | None = None
         self.app = Starlette(routes=[
             Route("/slack/services/{token:path}", self._slack, methods=["POST"]),
+            Route("/slack/actions/{token:path}", self._slack_response, methods=["POST"]),
             Route("/teams/webhookb2/{token:path}", self._teams, methods=["POST"]),
             Route("/teams/workflows/{token}/paths/invoke", self._teams, methods=["POST"]),
             Route("/feishu/open-apis/bot/v2/hook/{token}", self._feishu, methods=["POST"]),
@@ -148,6 +149,7 @@ class FakeChat:
             self.clock = self._initial_clock
             self.hooks: dict[tuple[str, str], Webhook] = {}
             self.received: list[Received] = []
+            self.responses: list[Received] = []  # posts to Slack response_urls (updates of a clicked message)
             self.rejected: list[Rejected] = []
             self.limits = dict(DEFAULT_LIMITS)
             self.max_body = dict(DEFAULT_MAX_BODY)
@@ -213,6 +215,44 @@ class FakeChat:
     def messages(self, platform: str | None = None, token: str | None = None) -> list[Received]:
         with self._lock:
             return [m for m in self.received if platform in (None, m.platform) and token in (None, m.token)]
+
+    def slack_responses(self, token: str | None = None) -> list[Received]:
+        """What was posted to the response_urls of Slack clicks (``slack_click``), in order."""
+        with self._lock:
+            return [r for r in self.responses if token in (None, r.token)]
+
+    def response_url(self, token: str) -> str:
+        """A click's response_url, as Slack puts it in the interaction payload [C]: Slack's own
+        host there, this server here."""
+        if self.base_url is None:
+            raise RuntimeError("FakeChat is not serving; use `with chat.serve():`")
+        return f"{self.base_url}/slack/actions/{token}"
+
+    def slack_click(self, message: Received, action_id: str, user_id: str, *, signing_secret: str,
+                    timestamp: int | None = None, response_token: str = "T000/1234/click") -> tuple[bytes, dict[str, str]]:
+        """A press of the button ``action_id`` on a Slack ``message`` this server received, by
+        Slack user ``user_id``: the body and headers Slack would POST to the app's Interactivity
+        Request URL (``payload=`` form field, v0 signature over the raw body) [C]."""
+        buttons = [e for b in message.payload.get("blocks", []) if b.get("type") == "actions"
+                   for e in b.get("elements", [])]
+        [button] = [b for b in buttons if b.get("action_id") == action_id]
+        block_id = next(b.get("block_id", "b1") for b in message.payload["blocks"]
+                        if button in b.get("elements", []))
+        ts = int(self.clock()) if timestamp is None else timestamp
+        action = {"type": "button", "action_id": action_id, "block_id": block_id, "text": button["text"],
+                  "action_ts": f"{ts}.000100"}
+        if "value" in button:  # a URL button's click is reported too, with no value to act on
+            action["value"] = button["value"]
+        payload = {
+            "type": "block_actions", "user": {"id": user_id, "username": user_id.lower(), "team_id": "T000"},
+            "api_app_id": "A000", "token": "legacy-verification-token", "trigger_id": f"{ts}.1.abc",
+            "team": {"id": "T000", "domain": "example"}, "container": {"type": "message", "message_ts": f"{ts}.0"},
+            "channel": {"id": "C000", "name": "leads"},
+            "message": {"type": "message", "ts": f"{ts}.0", "text": message.payload.get("text", ""),
+                        "blocks": message.payload.get("blocks", [])},
+            "response_url": self.response_url(response_token), "actions": [action],
+        }
+        return slack_interaction_body(payload, signing_secret, ts)
 
     def rejections(self, platform: str | None = None, reason: str | None = None) -> list[Rejected]:
         with self._lock:
@@ -393,6 +433,28 @@ class FakeChat:
             raise bad("invalid_blocks")  # [S]
         return payload
 
+    async def _slack_response(self, request: Request) -> Response:
+        """A response_url: JSON with ``text`` and/or ``blocks`` (checked like a message's), and
+        ``replace_original`` / ``response_type`` [C]; the answer's body is [U]."""
+        raw = await request.body()
+        token = request.path_params["token"]
+        try:
+            payload = _json_object(raw)
+            blocks = payload.get("blocks")
+            if not payload.get("text") and not blocks:
+                raise ValueError("no_text")
+            if blocks is not None and not _valid_slack_blocks(blocks):
+                raise ValueError("invalid_blocks")
+            if payload.get("response_type", "ephemeral") not in ("ephemeral", "in_channel"):
+                raise ValueError("invalid_response_type")
+        except (ValueError, AttributeError, KeyError, TypeError) as exc:
+            with self._lock:
+                self.rejected.append(Rejected("slack", token, 400, "payload", self.clock()))
+            return PlainTextResponse(str(exc) if str(exc) in ("no_text", "invalid_blocks") else "invalid_payload", 400)
+        with self._lock:
+            self.responses.append(Received("slack", token, payload, self.clock(), dict(request.headers), {}, raw))
+        return PlainTextResponse("ok")
+
     async def _teams(self, request: Request) -> Response:
         return await self._handle("teams", request.path_params["token"], request, self._check_teams)
 
@@ -479,6 +541,20 @@ def dingtalk_sign(secret: str, timestamp_ms: str) -> str:
     """Key = secret, message = f"{timestamp_ms}\\n{secret}"; base64 before URL-encoding [S]."""
     mac = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256)
     return base64.b64encode(mac.digest()).decode()
+
+
+def slack_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
+    """``v0=`` + hex HMAC_SHA256(key=signing secret, msg=f"v0:{timestamp}:" + raw body) [C]."""
+    mac = hmac.new(signing_secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
+    return "v0=" + mac.hexdigest()
+
+
+def slack_interaction_body(payload: dict[str, Any], signing_secret: str, timestamp: int) -> tuple[bytes, dict[str, str]]:
+    """An interaction as Slack sends it: form-encoded ``payload=<JSON>``, signed [C]."""
+    body = urlencode({"payload": json.dumps(payload, ensure_ascii=False)}).encode()
+    return body, {"Content-Type": "application/x-www-form-urlencoded",
+                  "X-Slack-Request-Timestamp": str(timestamp),
+                  "X-Slack-Signature": slack_signature(signing_secret, str(timestamp), body)}
 
 
 # -- payload shapes ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from rich.console import Console
 
-from leadrelay.services.notifier.chat_sink import panel
+from leadrelay.services.notifier.chat_sink import show
 from leadrelay.services.notifier.messages import Handover, LeadCard, Reader, lead_message
 from leadrelay.services.notifier.platforms import PLATFORMS, ChatDestination, build_request, interpret_response
 from tests.platforms.fake_chat import FakeChat
@@ -62,8 +62,8 @@ def test_the_demo_chat_sink_prints_the_title_once_and_the_link() -> None:
     message = lead_message("assigned", LEAD, Reader("rep-b"), "https://leadrelay.example", HANDOVER)
     payload = json.loads(build_request(message, ChatDestination("slack", "https://hooks.example"), AT).body)
     console = Console(record=True, width=200)
-    console.print(panel("rep-b", payload))
+    show(console, "rep-b", payload)
     printed = console.export_text()
     assert printed.count(message.title) == 1  # `text`, Slack's notification fallback, is not printed again
     assert "First touch by 02:15 (UTC), 15 min." in printed  # a reader with no zone: UTC
-    assert f"Open in Leadrelay: https://leadrelay.example/v1/leads/{LEAD.lead_id}" in printed
+    assert f"[open] Open in Leadrelay: https://leadrelay.example/v1/leads/{LEAD.lead_id}" in printed

@@ -27,6 +27,8 @@ PURE_MODULES = [
     "leadrelay.shared.policy.people", "leadrelay.shared.policy.scoring", "leadrelay.shared.policy.sla",
     "leadrelay.shared.policy.rules", "leadrelay.shared.policy.document", "leadrelay.shared.policy.conditions",
     "leadrelay.shared.policy.facts", "leadrelay.shared.identity", "leadrelay.shared.events",
+    "leadrelay.shared.action_links", "leadrelay.services.router.slack_interactions",
+    "leadrelay.services.router.action_pages",
     "leadrelay.services.scoring.scoring", "leadrelay.services.scoring.dedup",
     "leadrelay.services.router.routing", "leadrelay.services.router.strategies",
     "leadrelay.services.router.availability", "leadrelay.services.router.business_hours",

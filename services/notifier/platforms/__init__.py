@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 KINDS = frozenset({"assigned", "reminder", "escalation", "reassigned", "recycled", "fallback"})
 PLATFORMS = ("slack", "teams", "feishu", "dingtalk", "wecom")
@@ -30,6 +30,10 @@ MAX_LABEL_CHARS = 40
 # accept 3000 chars; 1000 keeps WeCom's 4096-byte markdown reachable at the smallest cap.
 MAX_URL_CHARS = 1000
 MAX_LINK_TEXT_CHARS = 40  # a button's label; Slack allows 75
+# Buttons besides the link: Accept, Contacted, Not mine (a manager's: Reassign). Slack allows 25
+# elements in an actions block and Teams shows six actions; a phone screen fits about four.
+MAX_ACTIONS = 3
+MAX_CALLBACK_VALUE_CHARS = 200  # Slack allows 2000 in a button's value
 # Per-field character caps tried in order until the rendered message fits.
 _CAPS: tuple[int, ...] = (4000, 1000, 300, 100, 40, 10)
 
@@ -39,9 +43,36 @@ JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 ELLIPSIS = "…"
 
 
+def _check_label(label: str) -> None:
+    # Not clipped by `fit`, and a markdown link's label on WeCom: short, one line, no brackets.
+    if not 0 < len(label) <= MAX_LINK_TEXT_CHARS or any(c in label for c in "[]()<>\n"):
+        raise ValueError(f"link text must be 1-{MAX_LINK_TEXT_CHARS} chars without brackets or newlines")
+
+
+@dataclass(frozen=True)
+class ChatAction:
+    """A button on the message. ``url``: it opens ``url`` (every platform can). ``callback``:
+    the platform posts ``value`` back to us when it is pressed; only Slack's app interactivity
+    can, so the other platforms leave callback actions out. ``name`` says what it does
+    (``accepted``, ``contacted``, ``not_mine``, ``reassign``) and is the button's id on Slack."""
+
+    name: str
+    label: str
+    kind: Literal["url", "callback"]
+    url: str | None = None
+    value: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_label(self.label)
+        if (self.kind == "url") != (self.url is not None) or (self.kind == "callback") != (self.value is not None):
+            raise ValueError("a url action carries a url, a callback action a value")
+        if self.value is not None and not 0 < len(self.value) <= MAX_CALLBACK_VALUE_CHARS:
+            raise ValueError(f"a callback value is 1-{MAX_CALLBACK_VALUE_CHARS} chars")
+
+
 @dataclass(frozen=True)
 class ChatMessage:
-    """What we want to say, platform-neutral."""
+    """What we want to say, platform-neutral. ``actions`` come before the link to ``url``."""
 
     kind: str
     lead_id: str
@@ -50,13 +81,14 @@ class ChatMessage:
     url: str | None
     text: str = ""
     link_text: str = "Open in Leadrelay"  # the label of the button or link to ``url``
+    actions: tuple[ChatAction, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown message kind {self.kind!r}")
-        # Not clipped by `fit`, and a markdown link's label on WeCom: short, one line, no brackets.
-        if not 0 < len(self.link_text) <= MAX_LINK_TEXT_CHARS or any(c in self.link_text for c in "[]()<>\n"):
-            raise ValueError(f"link text must be 1-{MAX_LINK_TEXT_CHARS} chars without brackets or newlines")
+        _check_label(self.link_text)
+        if len(self.actions) > MAX_ACTIONS:
+            raise ValueError(f"at most {MAX_ACTIONS} actions")
 
 
 @dataclass(frozen=True)
@@ -185,6 +217,11 @@ class Clipped:
     facts: tuple[tuple[str, str], ...]
     text: str
     url: str | None
+    actions: tuple[ChatAction, ...] = ()
+
+    def links(self) -> tuple[ChatAction, ...]:
+        """The url actions, for the platforms that cannot call back."""
+        return tuple(action for action in self.actions if action.kind == "url")
 
 
 def clip(message: ChatMessage, cap: int) -> Clipped:
@@ -197,6 +234,8 @@ def clip(message: ChatMessage, cap: int) -> Clipped:
         ),
         text=truncate_chars(message.text, cap),
         url=url,
+        # Like the link, a button whose URL would not survive is left out rather than broken.
+        actions=tuple(a for a in message.actions[:MAX_ACTIONS] if a.url is None or len(a.url) <= MAX_URL_CHARS),
     )
 
 
@@ -204,15 +243,19 @@ T = TypeVar("T")
 
 
 def fit(message: ChatMessage, render: Callable[[Clipped], T], size: Callable[[T], int], limit: int) -> T:
-    """The first rendering, from the mildest cap down, whose ``size`` is within ``limit``.
+    """The first rendering, from the mildest cap down, whose ``size`` is within ``limit``; when
+    even the smallest cap is too big with the action buttons, the same without them (the link to
+    the lead stays, and acting there still works).
 
-    Raises ValueError if even the smallest cap does not fit; MAX_FACTS and
-    MAX_URL_CHARS are chosen so that cannot happen for the platforms here.
+    Raises ValueError if even that does not fit; MAX_FACTS and MAX_URL_CHARS are chosen so that
+    cannot happen for the platforms here.
     """
-    for cap in _CAPS:
-        rendered = render(clip(message, cap))
-        if size(rendered) <= limit:
-            return rendered
+    for keep_actions in (True, False):
+        for cap in _CAPS:
+            clipped = clip(message, cap)
+            rendered = render(clipped if keep_actions else replace(clipped, actions=()))
+            if size(rendered) <= limit:
+                return rendered
     raise ValueError(f"message {message.lead_id} cannot fit in {limit}")
 
 

@@ -69,6 +69,14 @@ def _payload(message: ChatMessage, c: Clipped) -> dict[str, Any]:
     blocks = [f"#### {_safe(c.title)}", _safe(c.text), facts]
     text = "\n\n".join(b for b in blocks if b)
     title = _safe(c.title)  # shown in the conversation list and the push notification
+    links = c.links()
+    if links:
+        # Several buttons: `btns`, stacked (`btnOrientation` 0) so each label reads whole on a phone.
+        btns = [{"title": a.label, "actionURL": a.url} for a in links]
+        if c.url:
+            btns.append({"title": message.link_text, "actionURL": c.url})
+        return {"msgtype": "actionCard", "actionCard": {"title": title, "text": text, "btnOrientation": "0",
+                                                        "btns": btns}}
     if c.url:
         # Buttons are plain URL jumps, no callback (PLATFORMS.md §4).
         card = {

@@ -73,10 +73,14 @@ def _payload(message: ChatMessage, c: Clipped) -> dict[str, Any]:
     if c.facts:
         fields = [{"is_short": True, "text": _plain(f"{k}: {v}")} for k, v in c.facts]
         elements.append({"tag": "div", "fields": fields})
+    # Custom-bot cards support URL jumps only, no callbacks [C]: the actions are signed links.
+    buttons = [{"tag": "button", "text": _plain(a.label), "url": a.url,
+                "type": "primary" if a.name == "accepted" else "default", "value": {}} for a in c.links()]
     if c.url:
-        # Custom-bot cards support URL jumps only, no callbacks [C].
-        button = {"tag": "button", "text": _plain(message.link_text), "url": c.url, "type": "primary", "value": {}}
-        elements.append({"tag": "action", "actions": [button]})
+        buttons.append({"tag": "button", "text": _plain(message.link_text), "url": c.url,
+                        "type": "default" if buttons else "primary", "value": {}})
+    if buttons:
+        elements.append({"tag": "action", "actions": buttons})
     header = {"title": _plain(c.title), "template": _TEMPLATE.get(message.kind, "grey")}
     return {"msg_type": "interactive", "card": {"header": header, "elements": elements}}
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import (
     JSON_HEADERS,
+    ChatAction,
     ChatDestination,
     ChatMessage,
     Clipped,
@@ -34,6 +35,9 @@ FIELDS_PER_SECTION = 10  # Block Kit: at most 10 fields per section
 BODY_CHARS = 12_000
 # "1 per second, short bursts allowed": wait at least a second when no Retry-After.
 RATE_LIMIT_WAIT = 1.0
+# The actions block's id: a click's payload names it, and the router's update of the message
+# (through response_url) puts its status line just above it.
+ACTIONS_BLOCK = "leadrelay_actions"
 
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
@@ -55,6 +59,7 @@ def _payload(message: ChatMessage, c: Clipped) -> dict[str, Any]:
     ]
     for i in range(0, len(fields), FIELDS_PER_SECTION):
         blocks.append({"type": "section", "fields": fields[i : i + FIELDS_PER_SECTION]})
+    elements = [_button(action) for action in c.actions]
     if c.url:
         button = {
             "type": "button",
@@ -62,11 +67,27 @@ def _payload(message: ChatMessage, c: Clipped) -> dict[str, Any]:
             "action_id": "open_lead",
             "value": message.lead_id,
             "url": c.url,
-            "style": "danger" if message.kind == "escalation" else "primary",
         }
-        blocks.append({"type": "actions", "elements": [button]})
+        if message.kind == "escalation" or not elements:
+            button["style"] = "danger" if message.kind == "escalation" else "primary"
+        elements.append(button)
+    if elements:
+        blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK, "elements": elements})
     # With blocks present, `text` is only the notification fallback (PLATFORMS.md §1.1).
     return {"text": mrkdwn(c.title, SECTION_CHARS), "blocks": blocks}
+
+
+def _button(action: ChatAction) -> dict[str, Any]:
+    """A callback button posts ``value`` to the app's interactivity URL (``action_id`` = what it
+    does); a URL button opens a signed link (Slack still reports the click, without a value)."""
+    button: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": action.label}}
+    if action.kind == "callback":
+        button.update(action_id=action.name, value=action.value)
+    else:
+        button.update(action_id=f"{action.name}_link", url=action.url)
+    if action.name == "accepted":
+        button["style"] = "primary"
+    return button
 
 
 def escape(text: str) -> str:

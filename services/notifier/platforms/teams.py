@@ -64,9 +64,13 @@ def _payload(message: ChatMessage, c: Clipped) -> dict[str, Any]:
         "version": "1.2",
         "body": body,
     }
+    # Incoming webhooks reject Action.Submit; OpenUrl is a plain link (PLATFORMS.md §2.2), so the
+    # actions are signed links, and callbacks (Slack's) are left out.
+    actions = [{"type": "Action.OpenUrl", "title": a.label, "url": a.url} for a in c.links()]
     if c.url:
-        # Incoming webhooks reject Action.Submit; OpenUrl is a plain link (PLATFORMS.md §2.2).
-        card["actions"] = [{"type": "Action.OpenUrl", "title": message.link_text, "url": c.url}]
+        actions.append({"type": "Action.OpenUrl", "title": message.link_text, "url": c.url})
+    if actions:
+        card["actions"] = actions
     return {
         "type": "message",
         "attachments": [

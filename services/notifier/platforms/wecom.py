@@ -50,11 +50,18 @@ def _markdown(message: ChatMessage, c: Clipped) -> str:
     if c.text:
         lines.append(markdown_inline(c.text))
     lines += [f'> {markdown_inline(k)}: <font color="comment">{markdown_inline(v)}</font>' for k, v in c.facts]
+    # Markdown robots have no buttons that call back: the actions are signed links in the text.
+    links = [f"[{markdown_inline(a.label)}]({_target(a.url or '')})" for a in c.links()]
+    if links:
+        lines.append("　".join(links))  # an ideographic space: a gap that reads in Chinese and English
     if c.url:
-        # Percent-encode what would end the markdown link target early.
-        target = c.url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
-        lines.append(f"[{markdown_inline(message.link_text)}]({target})")
+        lines.append(f"[{markdown_inline(message.link_text)}]({_target(c.url)})")
     return "\n".join(lines)
+
+
+def _target(url: str) -> str:
+    """Percent-encodes what would end the markdown link target early."""
+    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
 
 
 def interpret_response(status: int, headers: Mapping[str, str], body: bytes) -> DeliveryResult:

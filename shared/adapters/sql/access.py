@@ -1,14 +1,19 @@
-"""Sources, tokens and intake's idempotency keys, in SQL."""
+"""Sources, tokens (and spent single-use nonces) and intake's idempotency keys, in SQL."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from leadrelay.shared.adapters.sql import schema as t
 from leadrelay.shared.adapters.sql.transaction import SqlTransaction, record, record_or_none
 from leadrelay.shared.ports import IdempotencyRecord, SourceRecord, TokenRecord
+
+# Spent nonces are kept this long past their credential's expiry: another process's clock may
+# run a little behind ours, and must still find the nonce spent.
+NONCE_GRACE = timedelta(hours=1)
 
 
 class SqlSources:
@@ -75,6 +80,22 @@ class SqlTokens:
             update(t.tokens).where(t.tokens.c.token_hash == token_hash, t.tokens.c.revoked_at.is_(None))
             .values(revoked_at=self.tx.clock()))
         return result.rowcount == 1
+
+    async def spend_nonce(self, nonce: str, expires_at: datetime) -> bool:
+        now = self.tx.clock()
+        # Spending is rare (a person clicking): it also clears what can no longer be presented.
+        await self.tx.conn.execute(delete(t.spent_nonces).where(t.spent_nonces.c.expires_at < now - NONCE_GRACE))
+        result = await self.tx.conn.execute(self.tx.insert_ignore(t.spent_nonces).values(
+            nonce=nonce, expires_at=expires_at, spent_at=now))
+        return result.rowcount == 1
+
+    async def unspend_nonce(self, nonce: str) -> None:
+        await self.tx.conn.execute(delete(t.spent_nonces).where(t.spent_nonces.c.nonce == nonce))
+
+    async def nonce_spent(self, nonce: str) -> bool:
+        row = (await self.tx.conn.execute(
+            select(t.spent_nonces.c.nonce).where(t.spent_nonces.c.nonce == nonce))).first()
+        return row is not None
 
 
 class SqlIdempotency:

@@ -121,6 +121,17 @@ tokens = Table(
     Column("revoked_at", TS),
 )
 
+# Single-use credentials, once spent: the nonces of one-click action links and the signatures of
+# Slack's button clicks (a replay within Slack's 5-minute window finds its signature here).
+# A row is kept until its credential would be refused anyway (``expires_at``).
+spent_nonces = Table(
+    "spent_nonces",
+    metadata,
+    Column("nonce", String(100), primary_key=True),
+    Column("expires_at", TS, nullable=False, index=True),
+    Column("spent_at", TS, nullable=False),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

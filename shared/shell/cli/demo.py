@@ -44,13 +44,14 @@ def demo_leads(
 def demo_chat_sink(port: Annotated[int, typer.Option(metavar="PORT", help="Listen port (the example policy uses "
                                                                              "9009).")] = 9009
                    ) -> None:
-    """A local stand-in for Slack: prints every message the example policy's reps receive."""
+    """A local stand-in for Slack: prints every message the example policy's reps receive, and its
+    buttons' one-click links (with `leadrelay run --public-url`)."""
     import uvicorn
 
-    from leadrelay.services.notifier.chat_sink import create_sink, panel
+    from leadrelay.services.notifier.chat_sink import create_sink, show
 
-    def show(recipient: str, payload: dict[str, Any]) -> None:
-        out.print(panel(recipient, payload))
+    def print_message(recipient: str, payload: dict[str, Any]) -> None:
+        show(out, recipient, payload)
 
     err.print(f"chat sink on http://127.0.0.1:{port}/slack/<recipient> (Ctrl-C stops it)")
-    uvicorn.run(create_sink(show), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(create_sink(print_message), host="127.0.0.1", port=port, log_level="warning")

@@ -33,10 +33,14 @@ def run(
     data_dir: DataDir = None,
     host: Annotated[str | None, typer.Option(metavar="HOST", help="Listen address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(metavar="PORT", help="Listen port (default 8080).")] = None,
+    public_url: Annotated[str | None, typer.Option(
+        "--public-url", metavar="URL",
+        help="Where reps reach Leadrelay (LEADRELAY_PUBLIC_URL): chat messages' links and one-click actions "
+             "point here.")] = None,
 ) -> None:
     """Embedded mode: intake, scoring, router and notifier in one process on SQLite, no Kafka or
     PostgreSQL needed (the outbox table is the event log, so the distributed mode's relay has no work)."""
-    settings = settings_for(data_dir, host=host, port=port, mode="embedded")
+    settings = settings_for(data_dir, host=host, port=port, public_url=public_url, mode="embedded")
     if policy is not None and not policy.exists():
         err.print(f"[red]No such policy file: {policy}[/red]")
         raise typer.Exit(2)
@@ -60,6 +64,9 @@ def run(
         install_stop_signals(stop)
         err.print(f"[bold green]Leadrelay[/bold green] embedded on {settings.base_url} "
                   f"(policy v{version}, data in {settings.data_dir})")
+        if not settings.public_url:
+            err.print("[yellow]No public URL (--public-url or LEADRELAY_PUBLIC_URL): chat messages carry no "
+                      "one-click action links, and say to act in Leadrelay instead.[/yellow]", soft_wrap=True)
         if demo_key:
             err.print("Demo source 'demo' created. Its API key (shown once):")
             print(demo_key, flush=True)
