@@ -159,6 +159,9 @@ class PrometheusApi:
 
     async def get(self, path: str, **params: str) -> Any:
         response = await self.client.get(self.url + path, params=params)
+        # While it starts, Prometheus answers 503 in plain text: "not ready yet", like a refused connection.
+        assert response.status_code == 200 and response.headers.get("content-type", "").startswith(
+            "application/json"), f"{response.status_code} {response.text[:200]}"
         body = response.json()
         assert body["status"] == "success", body
         return body["data"]
