@@ -47,9 +47,10 @@ def _lead_records(path: Path) -> Any:
     """(line number, record) for each lead of a .jsonl or .csv file; a record is the API body
     plus ``source`` and ``received_at`` (for CSV, columns of those names)."""
     if path.suffix.lower() == ".csv":
-        from leadrelay.services.intake.csv_import import rows
+        from leadrelay.services.intake.lead_files import read_rows
 
-        for line, body in rows(path):
+        for row in read_rows(path):
+            line, body = row.line, row.body
             attributes = body.get("attributes") or {}
             record = {**body, "attributes": {k: v for k, v in attributes.items() if k not in ("source", "received_at")}}
             for key in ("source", "received_at"):
