@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from leadrelay.services.intake.api import intake_router
+from leadrelay.services.intake.lead_sync_api import lead_sync_router
 from leadrelay.services.notifier.handler import NotifierHandler
 from leadrelay.services.notifier.sender import ChatSender
 from leadrelay.services.router.api import admin_router, leads_router, work_router
@@ -62,7 +63,7 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
 
 
 def build_app(runtime: Runtime) -> FastAPI:
-    return create_app(runtime, [intake_router(), leads_router(), work_router(), admin_router(), chat_actions_router()])
+    return create_app(runtime, [intake_router(), lead_sync_router(), leads_router(), work_router(), admin_router(), chat_actions_router()])
 
 
 def consumer_specs(runtime: Runtime, wake_sender: Callable[[], None]) -> dict[str, ConsumerSpec]:

@@ -25,17 +25,18 @@ sources_app = NamedTyper(help="Lead sources and their API keys: add, list, rotat
 def sources_add(
     name: Annotated[str, typer.Argument(help="The source's name; a revoked source's name may be used again.")],
     data_dir: DataDir = None,
-    kind: Annotated[str, typer.Option(metavar="KIND", help="api | meta | google_ads | csv")] = "api",
+    kind: Annotated[str, typer.Option(metavar="KIND", help="api | meta | google_ads | linkedin | tiktok | csv")] = "api",
     setting: Annotated[list[str] | None, typer.Option(
         "--set", metavar="KEY=VALUE",
-        help="Platform settings (meta: app_secret, verify_token, page_token; google_ads: google_key). "
+        help="Platform settings (meta: app_secret, verify_token, page_token; google_ads: google_key; "
+             "linkedin: client_secret, access_token[, application_id]; tiktok: client_secret[, client_key]). "
              "A value 'env:NAME' is read from the environment at use.")] = None,
 ) -> None:
     """Create a lead source and print its API key once (the last line of stdout is the bare key)."""
     from leadrelay.shared.shell.bootstrap import SourceExists, create_source
 
-    if kind not in ("api", "meta", "google_ads", "csv"):
-        err.print("[red]--kind must be api, meta, google_ads or csv.[/red]")
+    if kind not in ("api", "meta", "google_ads", "linkedin", "tiktok", "csv"):
+        err.print("[red]--kind must be api, meta, google_ads, linkedin, tiktok or csv.[/red]")
         raise typer.Exit(2)
     config = {}
     for item in setting or []:
