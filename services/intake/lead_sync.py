@@ -29,7 +29,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, StringConstraints
 
 from leadrelay.services.intake.ad_platforms import PlatformId, PlatformPayload, validated
-from leadrelay.services.intake.lead_files import HEADER_SYNONYMS, normalised_header
+from leadrelay.services.intake.field_names import HEADER_SYNONYMS, normalised_header
 from leadrelay.shared.security import constant_time_equal
 
 LINKEDIN_API_URL = "https://api.linkedin.com"
