@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.figures import figure  # noqa: E402
 from leadrelay.shared import schema  # noqa: E402
 from leadrelay.shared.settings import Settings  # noqa: E402
 from leadrelay.shared.shell.bootstrap import build_app, build_runtime, create_source, prepare_embedded, run_services  # noqa: E402
@@ -106,6 +107,12 @@ def main() -> None:
           f"{args.concurrency} concurrent clients)")
     print(f"pipeline: accepted → assigned            {result['pipeline_per_s']:8.0f} leads/s  "
           f"({args.leads} leads, {result['pipeline_per_s'] / (floor / 4):.0%} of the ceiling)")
+    figure(f"intake 202s/s, {args.concurrency} clients", result["intake_per_s"], "leads/s",
+           floor_name="fsynced SQLite commits/s", floor=floor)
+    figure(f"POST p50, {args.concurrency} clients", result["post_p50_ms"], "ms", better="lower")
+    figure(f"POST p99, {args.concurrency} clients", result["post_p99_ms"], "ms", better="lower")
+    figure("accepted → assigned", result["pipeline_per_s"], "leads/s",
+           floor_name="the ceiling: fsynced commits/s ÷ 4", floor=floor / 4)
 
 
 if __name__ == "__main__":

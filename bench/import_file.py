@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.figures import figure  # noqa: E402
 from leadrelay.services.intake.lead_files import read_rows  # noqa: E402
 from leadrelay.services.intake.lead_import import RejectsFile, import_rows  # noqa: E402
 from leadrelay.services.intake.validation import parse_lead, to_contact  # noqa: E402
@@ -131,6 +132,12 @@ def main() -> None:
                   f"fsynced commit: {floor_commits:,.0f}/s", f"{args.import_rows / imported_s / floor_commits:.2f}×")
     table.add_row("peak RSS after 10% / 100% of the rows", f"{rss_at_tenth:,.0f} / {rss_at_end:,.0f} MB", "", "")
     console.print(table)
+    figure("read + map + validate", args.rows / validated, "rows/s", floor_name="csv module alone rows/s",
+           floor=floor_rows / floor_read)
+    figure("import, published durably", args.import_rows / imported_s, "rows/s",
+           floor_name="fsynced SQLite commits/s", floor=floor_commits)
+    figure("peak RSS after all rows", rss_at_end, "MB", better="lower", floor_name="after 10% of the rows",
+           floor=rss_at_tenth)
     console.print(f"valid rows: {valid:,} of {args.rows:,}; imported: {accepted:,} of {args.import_rows:,}")
 
 

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.figures import figure  # noqa: E402
 from leadrelay.shared import logging as logs  # noqa: E402
 from leadrelay.shared import schema  # noqa: E402
 from leadrelay.shared.adapters.sql.migrate import upgrade  # noqa: E402
@@ -471,6 +472,16 @@ def report(args: argparse.Namespace, acks: Dist, hops: Dist, commits: Dist, resu
     if result.notified.values:
         row("received_at → chat message delivered", result.notified.summary(), design["p50"])
     out.print(table)
+    figure("POST → 202 p99", result.post.summary()["p99"], "ms", better="lower",
+           floor_name="Kafka produce → ack p99", floor=k_ack["p99"])
+    figure("received → assigned p99", result.assigned.summary()["p99"], "ms", better="lower",
+           floor_name="design path p99 (2 hops + 1 commit)", floor=design["p99"])
+    if result.notified.values:
+        figure("received → chat p99", result.notified.summary()["p99"], "ms", better="lower",
+               floor_name="design path p99 (2 hops + 1 commit)", floor=design["p99"])
+    if result.elapsed_s:
+        figure(f"sustained at {args.rate:g} offered", result.accepted / result.elapsed_s, "leads/s",
+               floor_name="offered leads/s", floor=args.rate)
     out.print(f"{result.posted} leads posted, {result.accepted} answered 202; {len(result.assigned.values)} assigned, "
               f"{result.queued} queued by the policy (capacity / fallback), {result.unfinished} not routed in time.")
     throughput = result.accepted / result.elapsed_s if result.elapsed_s else math.nan

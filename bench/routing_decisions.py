@@ -39,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.figures import figure  # noqa: E402
 from leadrelay.services.intake.validation import parse_lead, to_contact  # noqa: E402
 from leadrelay.services.router.routing import RepLoad, RosterState, RoutingLead, decide_route, route_lead  # noqa: E402
 from leadrelay.services.scoring.scoring import score_lead  # noqa: E402
@@ -192,9 +193,10 @@ def routed_facts(leads: list[SimLead], policy: Policy) -> list[dict[str, Any]]:
     return facts_list
 
 
-def line(label: str, seconds: float, count: int, unit: str = "leads") -> None:
+def line(label: str, seconds: float, count: int, unit: str = "leads") -> float:
     rate = count / seconds if seconds else float("inf")
     print(f"  {label:<44} {seconds * 1e6 / count:8.1f} µs/{unit[:-1]}  {rate:>12,.0f} {unit}/s")
+    return rate
 
 
 def main() -> None:
@@ -233,10 +235,15 @@ def main() -> None:
     count = len(sample)
     print(f"\n1. decisions: {len(policy.rules)} rules, {len(policy.reps)} reps, {count:,} demo leads, roster under load")
     line("floor: facts copy (plain loop)", best(args.repeat, lambda: facts_floor(sample)), count)
-    line("floor: bare score_lead (scoring only)",
-         best(args.repeat, lambda: [score_lead(fact, policy.scoring) for fact in facts]), count)
-    line("route_lead (the decision)", best(args.repeat, decisions(route_lead)), count, "decisions")
-    line("decide_route (decision + explanation)", best(args.repeat, decisions(decide_route)), count, "decisions")
+    score_floor = line("floor: bare score_lead (scoring only)",
+                       best(args.repeat, lambda: [score_lead(fact, policy.scoring) for fact in facts]), count)
+    bare = line("route_lead (the decision)", best(args.repeat, decisions(route_lead)), count, "decisions")
+    explained = line("decide_route (decision + explanation)", best(args.repeat, decisions(decide_route)), count,
+                     "decisions")
+    figure(f"decisions/s, {len(policy.rules)} rules × {len(policy.reps)} reps", bare, "decisions/s",
+           floor_name="score_lead alone/s", floor=score_floor)
+    figure("decisions/s with the explanation", explained, "decisions/s", floor_name="score_lead alone/s",
+           floor=score_floor)
 
     # --- 2. a simulation of --leads leads through the example policy -----------------------------
     example = load_policy((ROOT / "shared" / "example_policy.yaml").read_text(encoding="utf-8"))
@@ -257,6 +264,8 @@ def main() -> None:
     line("simulate (score, route, move the roster, tally)", cpu, total)
     run = report.run
     print(f"  → {total:,} leads simulated in {wall:.1f} s wall ({cpu:.1f} s CPU); goal: under 60 s")
+    figure(f"simulation of {total:,} leads", total / wall, "leads/s", floor_name="score_lead alone/s",
+           floor=total / scoring, note=f"{wall:.1f} s wall")
     print(f"    assigned {run.assigned:,}, unassigned {run.unassigned_total:,}, capacity breaches "
           f"{run.capacity_breaches}, off-hours {run.off_hours_assignments}, SLA at risk {run.sla_at_risk:,}, "
           f"Gini {run.gini:.3f}")

@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.figures import figure  # noqa: E402
 from leadrelay.services.router.scheduler import SlaScheduler  # noqa: E402
 from leadrelay.shared.adapters.sql.migrate import upgrade  # noqa: E402
 from leadrelay.shared.adapters.sql.store import SqlStore  # noqa: E402
@@ -131,6 +132,8 @@ async def main(open_count: int, due_count: int) -> None:
         print(f"scheduler: steps fired                    {fired / elapsed:8.0f} steps/s  "
               f"({fired} due steps in {elapsed:.1f} s, batches of 100; {events} SLA events emitted)")
         print(f"open clocks during the run                 {open_left:8d}")
+        figure(f"SLA steps fired/s, {open_count:,} open clocks", fired / elapsed, "steps/s",
+               floor_name="bare PostgreSQL commits/s", floor=floor)
         print(f"scheduler lag (now − oldest due unfired)   {lags[0]:.0f} s of backlog at the start "
               f"(the due steps were planted up to {due_count} s in the past), {lags[-1]:.1f} s after the drain")
     finally:

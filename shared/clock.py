@@ -9,13 +9,24 @@ architecture test holds every other module to that. Pure code takes ``now`` as a
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 Clock = Callable[[], datetime]
 
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def offset_clock(seconds: float) -> Clock:
+    """The system clock shifted by ``seconds``: what a chaos run's "clock jumps an hour" is
+    (LEADRELAY_CLOCK_OFFSET_S, applied when a process starts). Never in production."""
+    shift = timedelta(seconds=seconds)
+
+    def shifted() -> datetime:
+        return system_clock() + shift
+
+    return shifted
 
 
 def as_utc(value: datetime | None) -> datetime | None:

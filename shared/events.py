@@ -116,7 +116,8 @@ class LeadAssigned(Contract):
     policy_version: int
     grade: str
     score: int
-    reason: Literal["routed", "reassigned", "claimed", "fallback"] = "routed"
+    # "held": nobody covering was on shift; the lead is routed at ``held_until`` (no owner yet).
+    reason: Literal["routed", "reassigned", "claimed", "fallback", "held"] = "routed"
     previous_owner: str | None = None
     notify: list[str] = Field(default_factory=list)
     # The owner's first-touch deadline (UTC) and the target it comes from, planned like the SLA
@@ -124,6 +125,9 @@ class LeadAssigned(Contract):
     first_touch_due_at: datetime | None = None
     first_touch_target: timedelta | None = None
     backup_for: str | None = None  # the owner stands in for this rep (their backup)
+    # The lead was held for the next shift until this instant (UTC): on a "held" event, when it
+    # will be routed; on the routing that ends the hold, when it was.
+    held_until: datetime | None = None
     lead: LeadSummary
 
 
@@ -144,24 +148,59 @@ class SlaEvent(Contract):
     lead: LeadSummary
 
 
+class ProtectionCollision(BaseModel):
+    """Another rep would have had a protected person's lead (保护期 / 防撞单): the rules chose them
+    (``routing``; the lead went to the protecting rep) or they tried to claim it (``claim``;
+    refused)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["routing", "claim"]
+    protected_by: str
+    protected_until: datetime
+    last_touch: str  # what set the period's end: assigned, accepted, contacted, converted
+    last_touch_at: datetime
+    rule: str | None = None  # the rule that would have given it away (routing)
+
+
 class LeadActivity(Contract):
     """A rep's action on a lead. ``not_mine``: the rep handed it back to the team's pool.
-    ``via``: where they acted: the HTTP API, a Slack button, or a signed one-click link."""
+    ``collision``: ``actor`` (a rep) would have had a lead of a person protected for ``to_rep``
+    (``collision`` says how); both reps' managers hear of it.
+    ``via``: where they acted: the HTTP API, a Slack button, or a signed one-click link;
+    ``crm``: in a CRM, told us by a signed integration (``POST /v1/integrations/activity``)."""
 
     type: ClassVar[str] = "lead.activity.v1"
     topic: ClassVar[str] = topics.LEAD_ACTIVITY
     schema_version: Literal[1] = 1
     lead_id: str
     actor: str
-    action: Literal["accepted", "contacted", "converted", "lost", "reassign", "claimed", "not_mine"]
+    action: Literal["accepted", "contacted", "converted", "lost", "reassign", "claimed", "not_mine", "collision"]
     reason: str | None = None
     to_rep: str | None = None
     at: datetime
-    via: Literal["api", "slack", "link"] = "api"
+    via: Literal["api", "slack", "link", "console", "crm"] = "api"
+    # The lead as a message about the action shows it (the manager hears of a "not mine").
+    lead: LeadSummary | None = None
+    collision: ProtectionCollision | None = None
+
+
+class PersonErased(Contract):
+    """A person's personal data was erased (PIPL, GDPR): their leads' contacts, history and events
+    are tombstoned. Keyed by the person id (their identity keys are gone). Downstream systems (a
+    CRM, a webhook subscriber) erase what they copied of ``lead_ids``."""
+
+    type: ClassVar[str] = "person.erased.v1"
+    topic: ClassVar[str] = topics.PERSON_ERASED
+    schema_version: Literal[1] = 1
+    person_id: str
+    lead_ids: list[str]
+    erased_at: datetime
+    by: str
 
 
 EVENT_TYPES: dict[str, type[Contract]] = {
-    cls.type: cls for cls in (LeadReceived, LeadQualified, LeadAssigned, SlaEvent, LeadActivity)
+    cls.type: cls for cls in (LeadReceived, LeadQualified, LeadAssigned, SlaEvent, LeadActivity, PersonErased)
 }
 
 
@@ -176,6 +215,10 @@ class Envelope(Contract):
     key: str
     correlation_id: str
     data: dict[str, Any]
+    # The W3C trace context of the span that emitted it (the CloudEvents distributed-tracing
+    # extension), so one lead is one trace across services; absent when traces are off.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @classmethod
     def wrap(
@@ -209,7 +252,9 @@ class Envelope(Contract):
         return EVENT_TYPES[self.type].model_validate(self.data)
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode()
+        # Without a trace context the JSON is what it was before traces: no null fields.
+        unset = {name for name in ("traceparent", "tracestate") if getattr(self, name) is None}
+        return self.model_dump_json(exclude=unset or None).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Envelope:

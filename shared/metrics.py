@@ -11,6 +11,8 @@ ASSIGNED_SLO_S = 1
 SPEED_TO_LEAD_SLO_S = 5
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, ASSIGNED_SLO_S, 2.5, SPEED_TO_LEAD_SLO_S, 10, 30, 60, 300)
 TOUCH_BUCKETS = (60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400)
+# A subscriber that is down for hours is the case the lag must show, not only the fast path.
+WEBHOOK_LAG_BUCKETS = (0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 6 * 3600, 86400)
 
 
 class Metrics:
@@ -34,6 +36,10 @@ class Metrics:
         )
         self.unassigned = Counter(
             "leadrelay_leads_unassigned_total", "Leads parked in a fallback queue", ["queue"], registry=r
+        )
+        self.leads_held = Counter(
+            "leadrelay_leads_held_total", "Leads held for the next shift (nobody covering was on shift)",
+            ["rule"], registry=r,
         )
         self.intake_to_assigned = Histogram(
             "leadrelay_intake_to_assigned_seconds", "From intake's 202 to the assignment commit",
@@ -127,4 +133,23 @@ class Metrics:
             "Outbox rows not yet published to Kafka, counted by every distributed process running a relay; "
             "always 0 in embedded mode, where the outbox is the event log and nothing is relayed",
             registry=r,
+        )
+        # Webhook subscriptions and CRM connectors, by subscription id (a handful per install, so
+        # the label set stays small). ``outcome``: delivered; failed (an attempt failed and will be
+        # retried); dead_lettered (out of attempts or refused for good: it waits for a redrive).
+        self.webhook_deliveries = Counter(
+            "leadrelay_webhook_deliveries_total", "Webhook delivery attempts, by subscription and outcome",
+            ["subscription", "outcome"], registry=r,
+        )
+        self.webhook_lag = Histogram(
+            "leadrelay_webhook_delivery_lag_seconds", "From the event to the subscriber's 2xx",
+            ["subscription"], buckets=WEBHOOK_LAG_BUCKETS, registry=r,
+        )
+        # What a CRM told us (``POST /v1/crm/hubspot/webhook``), by what came of each change: recorded,
+        # nothing_new (our own write coming back, a lead already past it), unknown (not a record we
+        # wrote), refused (the lead's state does not allow it); and refused requests: forged, stale,
+        # replayed (a steady rate of those is someone probing the route).
+        self.crm_changes = Counter(
+            "leadrelay_crm_changes_total", "Changes a CRM reported, and requests refused, by outcome",
+            ["crm", "outcome"], registry=r,
         )

@@ -15,7 +15,8 @@ from typing import Literal
 SOURCE_KEY_PREFIX = "lrs_"
 TOKEN_PREFIX = "lrt_"
 
-Role = Literal["source", "admin", "manager", "rep"]
+# ``integration``: a CRM or other system acting on leads through a signed integration source.
+Role = Literal["source", "admin", "manager", "rep", "integration"]
 
 
 def new_secret(prefix: str) -> str:

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     # The Slack app's signing secret (Basic Information → App Credentials): Slack signs every
     # button click with it. Without it Slack messages carry signed links instead of callbacks.
     slack_signing_secret: str | None = Field(default=None, repr=False)
+    # The HubSpot app's client secret: it signs the webhooks HubSpot sends (POST /v1/crm/hubspot/webhook).
+    hubspot_client_secret: str | None = Field(default=None, repr=False)
+    # Salesforce Outbound Messages are not signed: their endpoint URL carries this secret
+    # (POST /v1/crm/salesforce/outbound/<token>), and OrganizationId must be this org when set.
+    salesforce_outbound_token: str | None = Field(default=None, repr=False, min_length=16)
+    salesforce_org_id: str | None = Field(default=None, pattern=r"^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$")
     # Request bodies are refused with 413 while they stream in, before a route reads them whole
     # (shared/web/body_limit.py): every route has the default; the routes whose senders need more
     # name a larger one. A bound on every body bounds the memory a burst of oversized posts takes.
@@ -41,10 +47,23 @@ class Settings(BaseSettings):
     max_webhook_body_bytes: int = Field(default=1024 * 1024, gt=0)
     # A policy document (PUT /v1/policy) grows with its reps, territories and rules.
     max_policy_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # The console's simulate page takes a leads file (CSV or JSONL) with the proposed policy.
+    max_console_upload_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    # The web console's sign-in sessions (shared/shell/console/session.py): one ends after this
+    # long unused, and after the second however much it is used (sign in again with the token).
+    console_session_idle_s: int = Field(default=8 * 3600, gt=0)
+    console_session_max_s: int = Field(default=7 * 24 * 3600, gt=0)
     consumer_max_retries: int = 3
     notify_max_attempts: int = 8
     notify_timeout_s: float = 10.0
+    # Webhook subscriptions and CRM connectors: a delivery is dead-lettered after this many
+    # attempts (backoff doubles from 2 s up to an hour: 16 attempts span about five hours).
+    webhook_max_attempts: int = Field(default=16, ge=1)
+    webhook_timeout_s: float = Field(default=15.0, gt=0)  # the Standard Webhooks spec: 15-30 s
     chaos_kill_before_offset_commit: int = 0  # tests only: see ConsumerRunner
+    # Shifts the product's clock by this many seconds (shared/clock.py offset_clock): for chaos
+    # runs (bench/chaos.py jumps the clock an hour by restarting every service with it), never in production.
+    clock_offset_s: float = 0.0
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -5,8 +5,9 @@ LEAD_QUALIFIED = "lead.qualified"
 LEAD_ASSIGNED = "lead.assigned"
 LEAD_SLA = "lead.sla"
 LEAD_ACTIVITY = "lead.activity"
+PERSON_ERASED = "person.erased"
 
-ALL = (LEAD_RECEIVED, LEAD_QUALIFIED, LEAD_ASSIGNED, LEAD_SLA, LEAD_ACTIVITY)
+ALL = (LEAD_RECEIVED, LEAD_QUALIFIED, LEAD_ASSIGNED, LEAD_SLA, LEAD_ACTIVITY, PERSON_ERASED)
 
 
 def dead_letter(topic: str, group: str) -> str:
@@ -16,7 +17,9 @@ def dead_letter(topic: str, group: str) -> str:
 CONSUMERS: dict[str, tuple[str, ...]] = {
     "scoring": (LEAD_RECEIVED,),
     "router": (LEAD_QUALIFIED,),
-    "notifier": (LEAD_ASSIGNED, LEAD_SLA),
+    # activity: a "not mine" tells the manager. The same group queues webhook deliveries
+    # (services/notifier/line.py): lead.qualified for person.merged, and person.erased.
+    "notifier": (LEAD_ASSIGNED, LEAD_SLA, LEAD_ACTIVITY, LEAD_QUALIFIED, PERSON_ERASED),
 }
 
 

@@ -24,6 +24,7 @@ import httpx
 import orjson
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import PlainTextResponse
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, Field
 
 from leadrelay.services.intake.accept import accept_lead, canonical_json
@@ -57,6 +58,7 @@ from leadrelay.shared.problems import (
 from leadrelay.shared.runtime import Runtime
 from leadrelay.shared.security import Principal, constant_time_equal
 from leadrelay.shared.settings import Settings
+from leadrelay.shared.tracing import span
 from leadrelay.shared.web.body_limit import body_limit, too_large
 from leadrelay.shared.web.content_types import require_media_type
 from leadrelay.shared.web.deps import MetricsDep, PrincipalDep, RuntimeDep, SettingsDep, StoreDep
@@ -258,13 +260,16 @@ def intake_router() -> APIRouter:
         changes = meta_leadgen_changes(json_value(raw))
         accepted = []
         graph_url = source.config.get("graph_url") or GRAPH_URL
-        async with httpx.AsyncClient(timeout=10) as http:
-            for change in changes:
-                fetched = await fetch_meta_lead(http, graph_url, change.leadgen_id,
-                                                secret(source.config.get("page_token")) or "")
-                body = lead_from_meta(fetched, change)
-                accepted.append(await accept_platform_lead(runtime, source.name, "meta", body,
-                                                           f"meta:{change.leadgen_id}"))
+        # The leads of one delivery are children of its span (one trace per delivery).
+        with span(runtime.tracer, "intake.webhook", kind=SpanKind.SERVER, platform="meta", source=source.name,
+                  leads=len(changes)):
+            async with httpx.AsyncClient(timeout=10) as http:
+                for change in changes:
+                    fetched = await fetch_meta_lead(http, graph_url, change.leadgen_id,
+                                                    secret(source.config.get("page_token")) or "")
+                    body = lead_from_meta(fetched, change)
+                    accepted.append(await accept_platform_lead(runtime, source.name, "meta", body,
+                                                               f"meta:{change.leadgen_id}"))
         return {"accepted": accepted}
 
     @router.post("/v1/sources/google-ads/webhook", responses=problems(
@@ -286,8 +291,10 @@ def intake_router() -> APIRouter:
             raise Forbidden("google_key does not match any Google Ads source.",
                             errors=[{"field": "google_key", "reason": "does not match"}])
         form = google_lead_form(payload)
-        lead_id = await accept_platform_lead(runtime, source.name, "google_ads", lead_from_google(form),
-                                             f"google:{form.lead_id}")
+        with span(runtime.tracer, "intake.webhook", kind=SpanKind.SERVER, platform="google_ads", source=source.name,
+                  leads=1):
+            lead_id = await accept_platform_lead(runtime, source.name, "google_ads", lead_from_google(form),
+                                                 f"google:{form.lead_id}")
         return {"lead_id": lead_id, "status": "accepted"}
 
     return router

@@ -1,4 +1,5 @@
-"""The notifier consumer: turn assignments and SLA steps into queued chat deliveries.
+"""The notifier consumer: turn assignments, SLA steps and leads handed back ("Not mine") into
+queued chat deliveries.
 
 The consumer only writes delivery rows (in its exactly-once transaction); the sender posts
 them. A slow or rate-limited chat platform therefore never holds up the event line.
@@ -15,28 +16,32 @@ from leadrelay.services.notifier.messages import (
     LeadCard,
     Reader,
     Role,
+    collision_note,
     language_of,
     lead_message,
     message_to_json,
+    not_mine_note,
 )
 from leadrelay.shared.action_links import LinkSettings
-from leadrelay.shared.events import Contract, Envelope, LeadAssigned, SlaEvent
+from leadrelay.shared.events import Contract, Envelope, LeadActivity, LeadAssigned, SlaEvent
 from leadrelay.shared.policy import ChatDestination, Policy
 from leadrelay.shared.ports import DeliveryRepository, PolicyRepository, Transaction
+from leadrelay.shared.tracing import TRACE_CONTEXT_KEY, annotate, current_trace_context
 
 _SLA_KINDS = {"remind": "reminder", "escalate": "escalation", "breach": "escalation", "reassign": "reassigned",
               "recycle": "recycled", "offer_expired": "reassigned"}
 
 
 def reader_of(policy: Policy | None, person_id: str) -> Reader:
-    """A rep reads in their first language and their own time zone; a manager in English and the
-    policy's time zone."""
+    """A rep reads in their first language and their own time zone; a manager in their first
+    language (English when the policy names none) and the policy's time zone."""
     if policy is None:
         return Reader(person_id)
     if policy.has_rep(person_id):
         rep = policy.rep(person_id)
         return Reader(person_id, language_of(rep.languages), policy.timezone_of(rep).key)
-    return Reader(person_id, "en", policy.timezone)
+    manager = policy.manager(person_id)
+    return Reader(person_id, language_of(manager.languages) if manager else "en", policy.timezone)
 
 
 def display_name(policy: Policy | None, person_id: str | None) -> str | None:
@@ -61,7 +66,8 @@ def handover(policy: Policy | None, event: LeadAssigned | SlaEvent, recipient: s
         previous_owner=display_name(policy, event.previous_owner) if event.reason == "reassigned" else None,
         backup_for=display_name(policy, event.backup_for), first_touch_due_at=event.first_touch_due_at,
         first_touch_target=event.first_touch_target, at=event.assigned_at,
-        rule=event.rule if event.reason in ("routed", "fallback") else None,
+        rule=event.rule if event.reason in ("routed", "fallback", "held") else None,
+        held_until=event.held_until if event.reason == "held" else None,
     )
 
 
@@ -75,7 +81,7 @@ class NotifierWork(Transaction, Protocol):
 
 class NotifierHandler:
     name: ClassVar[str] = "notifier"
-    events: ClassVar[tuple[type[Contract], ...]] = (LeadAssigned, SlaEvent)
+    events: ClassVar[tuple[type[Contract], ...]] = (LeadAssigned, SlaEvent, LeadActivity)
 
     def __init__(self, base_url: str, wake_sender: Callable[[], None], links: LinkSettings | None = None) -> None:
         """``links``: how messages offer actions (signed links, Slack callbacks); without it they
@@ -84,13 +90,23 @@ class NotifierHandler:
         self.wake_sender = wake_sender
         self.links = links
 
-    async def __call__(self, event: LeadAssigned | SlaEvent, envelope: Envelope, uow: NotifierWork) -> None:
+    async def __call__(self, event: LeadAssigned | SlaEvent | LeadActivity, envelope: Envelope,
+                       uow: NotifierWork) -> None:
+        if isinstance(event, LeadActivity):
+            if event.action == "collision":
+                await self.collided(event, envelope, uow)
+            else:
+                await self.handed_back(event, envelope, uow)
+            return
         if isinstance(event, LeadAssigned):
-            kind = {"routed": "assigned", "claimed": "assigned", "fallback": "fallback"}.get(event.reason, "reassigned")
+            kind = {"routed": "assigned", "claimed": "assigned", "fallback": "fallback",
+                    "held": "held"}.get(event.reason, "reassigned")
             text = ""
             # Speed to lead counts the first message only: a reassignment or a claim happens
-            # later by design, and timing it from the 202 would count it as a slow lead.
-            received_at = event.received_at if event.reason in ("routed", "fallback") else None
+            # later by design, and timing it from the 202 would count it as a slow lead; so does
+            # a lead held for the next shift.
+            first = event.reason in ("routed", "fallback") and event.held_until is None
+            received_at = event.received_at if first else None
         else:
             kind = _SLA_KINDS[event.step]
             text = event.detail
@@ -101,17 +117,71 @@ class NotifierHandler:
         lead = LeadCard.from_summary(event.lead_id, event.lead)
         current = await uow.policies.current()
         policy = current[1] if current is not None else None
+        # Kept beside each message (not part of it) so the send joins this lead's trace.
+        trace_context = current_trace_context()
+        platforms = []
         for recipient in recipients:
             chat = policy.chat_for(recipient) if policy is not None else None
             message = lead_message(kind, lead, reader_of(policy, recipient), self.base_url,
                                    handover(policy, event, recipient), text,
                                    self.actions_for(chat, envelope, recipient))
+            platforms.append(chat.platform if chat is not None else "none")
+            stored = message_to_json(message) | ({TRACE_CONTEXT_KEY: trace_context} if trace_context else {})
             await uow.deliveries.add(
                 dedup_key=f"{envelope.id}:{recipient}", lead_id=event.lead_id, recipient=recipient, kind=kind,
-                platform=chat.platform if chat is not None else "none", message=message_to_json(message),
-                received_at=received_at,
+                platform=platforms[-1], message=stored, received_at=received_at,
             )
+        annotate(message_kind=kind, recipients=list(recipients), platforms=platforms)
         uow.after_commit(self.wake_sender)
+
+    async def handed_back(self, event: LeadActivity, envelope: Envelope, uow: NotifierWork) -> None:
+        """A rep said "Not mine": their team's manager hears who, which lead and why, with Reassign
+        to… and Open, as for an escalation. Other activities tell nobody."""
+        if event.action != "not_mine" or event.lead is None:
+            return
+        current = await uow.policies.current()
+        policy = current[1] if current is not None else None
+        if policy is None or not policy.has_rep(event.actor):
+            return
+        manager = policy.manager_of(event.actor)
+        chat = policy.chat_for(manager)
+        reader = reader_of(policy, manager)
+        message = lead_message("not_mine", LeadCard.from_summary(event.lead_id, event.lead), reader, self.base_url,
+                               Handover(role="watcher", previous_owner=display_name(policy, event.actor), at=event.at),
+                               not_mine_note(reader.language, event.reason), self.actions_for(chat, envelope, manager))
+        trace_context = current_trace_context()
+        stored = message_to_json(message) | ({TRACE_CONTEXT_KEY: trace_context} if trace_context else {})
+        await uow.deliveries.add(dedup_key=f"{envelope.id}:{manager}", lead_id=event.lead_id, recipient=manager,
+                                 kind="not_mine", platform=chat.platform if chat is not None else "none",
+                                 message=stored, received_at=None)
+        uow.after_commit(self.wake_sender)
+
+    async def collided(self, event: LeadActivity, envelope: Envelope, uow: NotifierWork) -> None:
+        """Another rep would have had a protected person's lead (撞单): the managers of both reps
+        hear who, whose protection kept it and until when. The reps themselves are not told: the
+        protecting rep has the lead's own message, the other the claim's refusal."""
+        if event.collision is None or event.lead is None or event.to_rep is None:
+            return
+        current = await uow.policies.current()
+        policy = current[1] if current is not None else None
+        if policy is None:
+            return
+        managers = [policy.manager_of(rep) for rep in (event.to_rep, event.actor) if policy.has_rep(rep)]
+        card = LeadCard.from_summary(event.lead_id, event.lead)
+        other, owner = display_name(policy, event.actor) or event.actor, display_name(policy, event.to_rep) or event.to_rep
+        trace_context = current_trace_context()
+        for manager in dict.fromkeys(managers):
+            chat = policy.chat_for(manager)
+            reader = reader_of(policy, manager)
+            message = lead_message("collision", card, reader, self.base_url,
+                                   Handover(role="watcher", owner=owner, previous_owner=other, at=event.at),
+                                   collision_note(reader.language, event.collision, other, owner, reader.timezone))
+            stored = message_to_json(message) | ({TRACE_CONTEXT_KEY: trace_context} if trace_context else {})
+            await uow.deliveries.add(dedup_key=f"{envelope.id}:{manager}", lead_id=event.lead_id, recipient=manager,
+                                     kind="collision", platform=chat.platform if chat is not None else "none",
+                                     message=stored, received_at=None)
+        if managers:
+            uow.after_commit(self.wake_sender)
 
     def actions_for(self, chat: ChatDestination | None, envelope: Envelope, recipient: str) -> Actions | None:
         """Links expire a day after the event (its time, not the clock: a redelivered event makes

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from leadrelay.services.notifier.platforms import ChatAction, ChatMessage
 from leadrelay.shared import action_links
-from leadrelay.shared.events import LeadSummary
+from leadrelay.shared.events import LeadSummary, ProtectionCollision
 
 Language = Literal["en", "zh"]
 Role = Literal["owner", "previous_owner", "watcher"]
@@ -70,6 +70,7 @@ class Handover:
     first_touch_target: timedelta | None = None
     at: datetime | None = None
     rule: str | None = None
+    held_until: datetime | None = None  # the lead waits for the next shift: routed then
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,9 @@ class Actions:
 OWNER_ACTIONS: tuple[action_links.Action, ...] = ("accepted", "contacted", "not_mine")
 OWNER_KINDS = frozenset({"assigned", "reassigned", "reminder", "escalation"})
 MANAGER_ACTIONS: tuple[action_links.Action, ...] = ("reassign",)
+# What a manager may act on from a message: an escalation, a lead held for the next shift (to give
+# it to someone now), a lead a rep handed back.
+MANAGER_KINDS = frozenset({"escalation", "held", "not_mine"})
 # Actions that need nothing more than the click (no reason, no rep to choose): Slack buttons.
 CALLBACK_ACTIONS = frozenset({"accepted", "contacted"})
 
@@ -108,7 +112,7 @@ CALLBACK_ACTIONS = frozenset({"accepted", "contacted"})
 def offered_actions(kind: str, role: Role) -> tuple[action_links.Action, ...]:
     if role == "owner" and kind in OWNER_KINDS:
         return OWNER_ACTIONS
-    if role == "watcher" and kind == "escalation":
+    if role == "watcher" and kind in MANAGER_KINDS:
         return MANAGER_ACTIONS
     return ()
 
@@ -127,6 +131,20 @@ _TEXT: dict[Language, dict[str, str]] = {
         "reminder": "Reminder: {grade} lead waiting: {who}",
         "escalation": "Escalation: {grade} lead past its SLA: {who}",
         "recycled": "Lead returned to the pool: {who}",
+        "held": "Held for the next shift ({grade}): {who}",
+        "not_mine": "{previous} handed a lead back: {who}",
+        "collision": "Collision: {previous} and {owner} on one person: {who}",
+        "collision_routing": "Rule {rule} would have given this lead to {other}; it went to {owner}, "
+                             "who is protecting this person until {until} (last: {touch} {touched}).",
+        "collision_claim": "{other} tried to claim this lead and was refused: {owner} is protecting this "
+                           "person until {until} (last: {touch} {touched}).",
+        "touch_assigned": "given the lead", "touch_accepted": "accepted", "touch_contacted": "contacted",
+        "touch_converted": "converted",
+        "held_until": "Nobody covering this lead is on shift: it is held, and routed at {time} ({tz}).",
+        "not_mine_why": "Why: {reason}.",
+        "back_in_pool": "It is back in the team pool: reassign it, or a rep of the team may claim it.",
+        "wrong_territory": "wrong territory", "wrong_product": "wrong product",
+        "existing_customer": "existing customer", "not_a_lead": "not a lead", "other": "other",
         "company": "{who} ({company})",
         "someone": "Someone",
         "backup": "You are the backup for {rep}: this lead is yours now.",
@@ -155,6 +173,19 @@ _TEXT: dict[Language, dict[str, str]] = {
         "reminder": "提醒：线索（{grade}）待跟进：{who}",
         "escalation": "升级：线索（{grade}）已超出 SLA：{who}",
         "recycled": "线索已退回公海：{who}",
+        "held": "线索暂缓至下一班（{grade}）：{who}",
+        "not_mine": "{previous} 退回了线索：{who}",
+        "collision": "撞单：{previous} 与 {owner} 争同一客户：{who}",
+        "collision_routing": "规则 {rule} 本会把这条线索分给 {other}；该客户在 {owner} 的保护期内"
+                             "（至 {until}，最近一次：{touched} {touch}），线索已分给 {owner}。",
+        "collision_claim": "{other} 试图认领这条线索，已被拒绝：该客户在 {owner} 的保护期内"
+                           "（至 {until}，最近一次：{touched} {touch}）。",
+        "touch_assigned": "分配", "touch_accepted": "接受", "touch_contacted": "联系", "touch_converted": "成交",
+        "held_until": "负责这条线索的同事都不在班：已暂缓，将于 {time}（{tz}）自动分配。",
+        "not_mine_why": "原因：{reason}。",
+        "back_in_pool": "线索已退回公海：可改派给他人，或由团队同事认领。",
+        "wrong_territory": "区域不对", "wrong_product": "产品不对", "existing_customer": "已是客户",
+        "not_a_lead": "不是有效线索", "other": "其他",
         "company": "{who}（{company}）",
         "someone": "未留姓名",
         "backup": "你是 {rep} 的备份，这条线索现在由你跟进。",
@@ -175,6 +206,12 @@ _TEXT: dict[Language, dict[str, str]] = {
 }
 
 
+def console_lead_url(base_url: str, lead_id: str) -> str:
+    """The lead's page in the web console (Open): the reader signs in there if need be, and
+    sees it if it is theirs. Only the lead's id is in it, never a contact detail."""
+    return f"{base_url.rstrip('/')}/console/leads/{lead_id}"
+
+
 def lead_message(kind: str, lead: LeadCard, reader: Reader, base_url: str, handover: Handover | None = None,
                  text: str = "", actions: Actions | None = None) -> ChatMessage:
     """The message ``reader`` gets about ``lead``; ``text`` is an extra line (an SLA step's detail).
@@ -183,9 +220,10 @@ def lead_message(kind: str, lead: LeadCard, reader: Reader, base_url: str, hando
     handover = handover or Handover()
     buttons, unreachable = _buttons(t, kind, lead.lead_id, reader, handover, actions)
     how_to_act = (t["some_links"] if buttons else t["no_links"]) if unreachable else ""
-    lines = [line for line in (_note(t, handover), _deadline(t, reader, handover), text, how_to_act) if line]
+    lines = [line for line in (_note(t, handover), _deadline(t, reader, handover), _held(t, reader, handover), text,
+                               how_to_act) if line]
     return ChatMessage(kind=kind, lead_id=lead.lead_id, title=_title(t, kind, lead, handover),
-                       facts=_facts(t, lead, handover), url=f"{base_url.rstrip('/')}/v1/leads/{lead.lead_id}",
+                       facts=_facts(t, lead, handover), url=console_lead_url(base_url, lead.lead_id),
                        text="\n".join(lines), link_text=t["open"], actions=buttons)
 
 
@@ -214,7 +252,7 @@ def _title(t: Mapping[str, str], kind: str, lead: LeadCard, handover: Handover) 
     moved = kind == "reassigned" or (kind == "assigned" and handover.role == "previous_owner")
     key = "reassigned_away" if moved and handover.role != "owner" else kind
     return t[key].format(grade=t.get(lead.grade or "", lead.grade or ""), queue=lead.queue or "-",
-                         owner=handover.owner or "-", who=who)
+                         owner=handover.owner or "-", previous=handover.previous_owner or "-", who=who)
 
 
 def _note(t: Mapping[str, str], handover: Handover) -> str:
@@ -238,6 +276,53 @@ def _deadline(t: Mapping[str, str], reader: Reader, handover: Handover) -> str:
     same_day = handover.at is not None and handover.at.astimezone(zone).date() == local.date()
     time = local.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
     return t["deadline"].format(time=time, tz=reader.timezone, target=duration(t, target))
+
+
+_WEEKDAYS: dict[Language, tuple[str, ...]] = {
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+    "zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+}
+
+
+def _held(t: Mapping[str, str], reader: Reader, handover: Handover) -> str:
+    """When a held lead is routed, in the reader's zone: "Mon 09:00", with the date a week or more away."""
+    if handover.held_until is None:
+        return ""
+    zone = ZoneInfo(reader.timezone)
+    local = handover.held_until.astimezone(zone)
+    time = f"{_WEEKDAYS[reader.language][local.weekday()]} {local:%H:%M}"
+    if handover.at is not None and (local.date() - handover.at.astimezone(zone).date()).days >= 7:
+        time = f"{local:%Y-%m-%d} {time}"
+    return t["held_until"].format(time=time, tz=reader.timezone)
+
+
+def collision_note(language: Language, collision: ProtectionCollision, other: str, owner: str,
+                   timezone: str) -> str:
+    """What a manager reads about a collision (撞单): who would have had the lead, whose
+    protection period kept it, until when and what set it (dates in ``timezone``)."""
+    t = _TEXT[language]
+    zone = ZoneInfo(timezone)
+    return t[f"collision_{collision.kind}"].format(
+        rule=collision.rule or "-", other=other, owner=owner,
+        until=f"{collision.protected_until.astimezone(zone):%Y-%m-%d}",
+        touch=t.get(f"touch_{collision.last_touch}", collision.last_touch),
+        touched=f"{collision.last_touch_at.astimezone(zone):%Y-%m-%d}")
+
+
+def not_mine_note(language: Language, reason: str | None) -> str:
+    """Why a rep handed a lead back, in the manager's language: the reason's code in words (the
+    rep's own note as written), and where the lead is now."""
+    t = _TEXT[language]
+    code, _, note = (reason or "").partition(": ")
+    said = t.get(code, code) if code in NOT_MINE_CODES else (reason or "")
+    if said and note and code in NOT_MINE_CODES:
+        said = f"{said}: {note}" if language == "en" else f"{said}：{note}"
+    lines = [t["not_mine_why"].format(reason=said)] if said else []
+    return "\n".join([*lines, t["back_in_pool"]])
+
+
+# The reasons a rep picks from (the router's NOT_MINE_REASONS): each has words in the catalogue.
+NOT_MINE_CODES = frozenset({"wrong_territory", "wrong_product", "existing_customer", "not_a_lead", "other"})
 
 
 def duration(t: Mapping[str, str], value: timedelta) -> str:

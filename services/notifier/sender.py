@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Tracer
 
 from leadrelay.services.notifier.messages import message_from_json
 from leadrelay.services.notifier.platforms import (
@@ -30,6 +32,7 @@ from leadrelay.shared.clock import as_utc
 from leadrelay.shared.metrics import Metrics
 from leadrelay.shared.policy import Policy
 from leadrelay.shared.ports import Store
+from leadrelay.shared.tracing import NO_TRACER, TRACE_CONTEXT_KEY, annotate, context_from, fail, span
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,10 @@ def destination(policy: Policy | None, recipient: str) -> ChatDestination | None
 
 class ChatSender:
     def __init__(self, store: Store, metrics: Metrics, clock: Callable[[], datetime], *,
-                 timeout_s: float = 10.0, max_attempts: int = 8, concurrency: int = 8) -> None:
+                 timeout_s: float = 10.0, max_attempts: int = 8, concurrency: int = 8,
+                 tracer: Tracer = NO_TRACER) -> None:
         self.store = store
+        self.tracer = tracer
         self.metrics = metrics
         self.clock = clock
         self.max_attempts = max_attempts
@@ -105,33 +110,44 @@ class ChatSender:
 
     async def _deliver(self, row: Any, policy: Policy | None) -> None:
         async with self.limit:
-            dest = destination(policy, row.recipient)
-            if dest is None:
-                await self._finish(row, DeliveryResult(False, None, True, f"no chat destination for {row.recipient}"))
-                return
-            waiting_until = self.not_before.get(dest.webhook)
-            now = self.clock()
-            if waiting_until and waiting_until > now:
-                await self._reschedule(row, waiting_until, "waiting for the platform's rate limit")
-                return
-            try:
-                request = build_request(message_from_json(row.message), dest, now)
-            except (KeyError, TypeError, ValueError) as exc:  # a stored message we can no longer build
-                await self._finish(row, DeliveryResult(False, None, True, f"unbuildable message: {exc}"))
-                return
-            try:
-                response = await self.http.post(request.url, content=request.body, headers=request.headers)
-                result = interpret_response(dest.platform, response.status_code, response.headers, response.content)
-            except httpx.HTTPError as exc:
-                result = interpret_transport_error(dest.platform, exc)
-            if result.retry_after is not None and not result.ok:
-                self.not_before[dest.webhook] = self.clock() + timedelta(seconds=result.retry_after)
-            await self._finish(row, result, dest.platform)
+            # A child of the notifier's span that queued it: the last hop of the lead's trace.
+            queued_in = row.message.get(TRACE_CONTEXT_KEY) if isinstance(row.message, dict) else None
+            with span(self.tracer, "notifier.send", kind=SpanKind.CLIENT,
+                      context=context_from(queued_in if isinstance(queued_in, dict) else {}),
+                      lead_id=row.lead_id, rep_id=row.recipient, message_kind=row.kind, attempt=row.attempts + 1):
+                await self._send(row, policy)
+
+    async def _send(self, row: Any, policy: Policy | None) -> None:
+        dest = destination(policy, row.recipient)
+        if dest is None:
+            await self._finish(row, DeliveryResult(False, None, True, f"no chat destination for {row.recipient}"))
+            return
+        annotate(platform=dest.platform)
+        waiting_until = self.not_before.get(dest.webhook)
+        now = self.clock()
+        if waiting_until and waiting_until > now:
+            await self._reschedule(row, waiting_until, "waiting for the platform's rate limit")
+            return
+        try:
+            request = build_request(message_from_json(row.message), dest, now)
+        except (KeyError, TypeError, ValueError) as exc:  # a stored message we can no longer build
+            await self._finish(row, DeliveryResult(False, None, True, f"unbuildable message: {exc}"))
+            return
+        try:
+            response = await self.http.post(request.url, content=request.body, headers=request.headers)
+            result = interpret_response(dest.platform, response.status_code, response.headers, response.content)
+            trace.get_current_span().set_attribute("http.response.status_code", response.status_code)
+        except httpx.HTTPError as exc:
+            result = interpret_transport_error(dest.platform, exc)
+        if result.retry_after is not None and not result.ok:
+            self.not_before[dest.webhook] = self.clock() + timedelta(seconds=result.retry_after)
+        await self._finish(row, result, dest.platform)
 
     async def _finish(self, row: Any, result: DeliveryResult, platform: str = "none") -> None:
         now = self.clock()
         attempts = row.attempts + 1
         if result.ok:
+            annotate(outcome="sent")
             async with self.store.transaction() as uow:
                 await uow.deliveries.update(row.id, state="sent", attempts=attempts, sent_at=now, last_error=None)
                 # "message", not "kind": the history entry's kind is "notified" (the webhook stays out).
@@ -145,6 +161,8 @@ class ChatSender:
         # Out of attempts is as final as a permanent error: an alert on "permanent" must see it.
         outcome = "permanent" if result.permanent or attempts >= self.max_attempts else "retry"
         self.metrics.notification_failures.labels(platform, outcome).inc()
+        annotate(outcome=outcome)
+        fail(trace.get_current_span(), f"delivery failed ({outcome})")
         log.warning("chat delivery failed", extra={"lead_id": row.lead_id, "recipient": row.recipient,
                                                    "platform": platform, "detail": result.detail,
                                                    "attempt": attempts})
@@ -158,6 +176,7 @@ class ChatSender:
         await self._reschedule(row, now + timedelta(seconds=wait), result.detail, attempts=attempts)
 
     async def _reschedule(self, row: Any, at: datetime, detail: str, *, attempts: int | None = None) -> None:
+        annotate(rescheduled=True)
         async with self.store.transaction() as uow:
             await uow.deliveries.update(row.id, state="pending", next_attempt_at=at, last_error=detail,
                                       attempts=attempts if attempts is not None else row.attempts)

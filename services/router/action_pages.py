@@ -55,6 +55,7 @@ TEXT: dict[Language, dict[str, str]] = {
         "refused_unavailable": "Try again in a moment",
         "explain_unavailable": "Leadrelay could not record that just now. Nothing was changed.",
         "no_team": "You have no team's reps to choose from.",
+        "open_lead": "Open the lead in the console",
         "slack_accepted": "Accepted by {who} at {time}", "slack_contacted": "Marked contacted by {who} at {time}",
         "slack_not_yours": "This lead is not yours (any more): nothing was changed.",
         "slack_conflict": "Nothing to do: the lead is '{state}' now.",
@@ -94,6 +95,7 @@ TEXT: dict[Language, dict[str, str]] = {
         "refused_unavailable": "请稍后重试",
         "explain_unavailable": "Leadrelay 暂时无法记录，没有做任何更改。",
         "no_team": "你的团队中没有可以改派的销售。",
+        "open_lead": "在控制台中打开线索",
         "slack_accepted": "{who} 于 {time} 接受", "slack_contacted": "{who} 于 {time} 标记为已联系",
         "slack_not_yours": "这条线索不在你名下，没有做任何更改。",
         "slack_conflict": "无需操作：线索当前状态为“{state}”。",
@@ -153,9 +155,12 @@ def confirm_page(language: Language, action: str, lead: str, *, reasons: Sequenc
     return page(language, escape(t["confirm_" + action]), body)
 
 
-def done_page(language: Language, action: str, lead: str, rep: str | None = None) -> str:
+def done_page(language: Language, action: str, lead: str, rep: str | None = None, lead_url: str | None = None) -> str:
+    """What happened; with ``lead_url``, a link on to the lead's console page (contact details, history)."""
     t = TEXT[language]
-    return page(language, escape(t["done_" + action]), f"<p>{escape(t['after_' + action].format(lead=lead, rep=rep))}</p>")
+    more = f'<p><a href="{escape(lead_url)}">{escape(t["open_lead"])}</a></p>' if lead_url else ""
+    return page(language, escape(t["done_" + action]),
+                f"<p>{escape(t['after_' + action].format(lead=lead, rep=rep))}</p>{more}")
 
 
 def refused_page(language: Language | None, refusal: Refusal, *, state: str = "", detail: str = "") -> str:

@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadrelay.services.router.chat_actions import hand_back
 from leadrelay.services.router.views import iso, lead_view, masked_paths, masked_policy, summary
 from leadrelay.services.router.work import (
     ActivityIn,
@@ -58,7 +59,10 @@ def work_router() -> APIRouter:
         409, s409="The lead's state does not allow this action, or no policy has been applied yet."))
     async def post_activity(lead_id: str, body: ActivityIn, store: StoreDep, clock: ClockDep, metrics: MetricsDep,
                             principal: PrincipalDep) -> dict[str, Any]:
-        """Record a rep's action (accepted, contacted, converted, lost) or a manager's reassignment."""
+        """Record a rep's action (accepted, contacted, converted, lost, not_mine with a reason) or a manager's
+        reassignment."""
+        if body.action == "not_mine":  # back to the team pool; the rep's manager hears of it
+            return await view_of(store, await hand_back(store, clock, metrics, principal, lead_id, body.reason))
         return await view_of(store, await record_activity(store, clock, metrics, principal, lead_id, body))
 
     @router.get("/v1/me/leads")
@@ -192,8 +196,9 @@ def admin_router() -> APIRouter:
             if not policy.has_rep(rep_id) or (
                     principal.role == "manager" and rep_id not in team_reps(policy, principal.rep_id)):
                 raise NotFound(f"No rep {rep_id} on your team.")
+            await uow.roster.lock([rep_id])  # the balance answered is the one routing reads next
             await uow.roster.add_credit(rep_id, body.delta, body.reason, actor_of(principal), body.lead_id)
-            balance = (await uow.roster.credits()).get(rep_id, 0)
+            balance = (await uow.roster.credits([rep_id])).get(rep_id, 0)
         return {"rep": rep_id, "balance": balance}
 
     @router.get("/v1/reps/{rep_id}/credits")

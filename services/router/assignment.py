@@ -7,12 +7,22 @@ clocks, the history and the outgoing event commit together or not at all.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from leadrelay.services.router.clocks import clock_steps, first_touch_deadline
+from leadrelay.services.router.protection import Protection, protection_of, touches_of
 from leadrelay.shared.clock import as_utc
-from leadrelay.shared.events import Envelope, LeadAssigned, LeadContact, LeadSummary, ScoreReason, SlaEvent
+from leadrelay.shared.events import (
+    Envelope,
+    LeadActivity,
+    LeadAssigned,
+    LeadContact,
+    LeadSummary,
+    ProtectionCollision,
+    ScoreReason,
+    SlaEvent,
+)
 from leadrelay.shared.policy import Policy
 from leadrelay.shared.ports import (
     ClockRepository,
@@ -28,6 +38,14 @@ from leadrelay.shared.ports import (
 # A lead in one of these states counts against its owner's open capacity.
 OPEN_STATES = ("offered", "assigned", "accepted", "contacted")
 POOL_QUEUE = "pool"
+# A lead held for the next shift waits in this state, on one clock row of this clock and step:
+# the SLA scheduler routes it when the row falls due.
+HELD = "held"
+HOLD_CLOCK = "hold"
+RELEASE_STEP = "route"
+# A person's leads read to work out their protection period: their newest ones (a person with
+# more leads than this has been the protecting rep's for long).
+PROTECTION_WINDOW = 200
 
 
 class RouterWork(Transaction, Protocol):
@@ -66,6 +84,14 @@ async def start_offer(uow: RouterWork, policy: Policy, lead_id: str, owner: str,
                              clock="offer", step="offer_expired", owner=owner, due_at=at + policy.sla.offer_timeout)
 
 
+async def hold_for_shift(uow: RouterWork, lead_id: str, until: datetime) -> None:
+    """Plans the routing of a held lead at ``until``: a durable clock row like an SLA step, so a
+    restart keeps it and two schedulers fire it once. One per routing decision (the generation)."""
+    generation = await uow.leads.count_decisions(lead_id)
+    await uow.clocks.add(timer_id=f"{lead_id}:{generation}:{HOLD_CLOCK}:{RELEASE_STEP}", lead_id=lead_id,
+                         clock=HOLD_CLOCK, step=RELEASE_STEP, owner=None, due_at=until)
+
+
 def initial_state(policy: Policy) -> str:
     return "offered" if policy.sla.offer_timeout is not None else "assigned"
 
@@ -80,14 +106,15 @@ def summary_of(lead: LeadRecord, *, queue: str | None = None) -> LeadSummary:
 async def emit_assigned(uow: RouterWork, lead: LeadRecord, *, owner: str | None, queue: str | None, at: datetime,
                         reason: str, rule: str | None, version: int, previous_owner: str | None,
                         notify: list[str], first_touch: tuple[datetime, timedelta] | None = None,
-                        backup_for: str | None = None) -> None:
-    """``first_touch`` is the owner's deadline and its target (see ``first_touch_deadline``)."""
+                        backup_for: str | None = None, held_until: datetime | None = None) -> None:
+    """``first_touch`` is the owner's deadline and its target (see ``first_touch_deadline``);
+    ``held_until``: the lead is (or was) held for the next shift until then."""
     due_at, target = first_touch or (None, None)
     event = LeadAssigned(
         lead_id=lead.lead_id, received_at=as_utc(lead.received_at), assigned_at=at, owner=owner, queue=queue,
         rule=rule, policy_version=version, grade=lead.grade or "cold", score=lead.score or 0, reason=reason,
         previous_owner=previous_owner, notify=notify, first_touch_due_at=due_at, first_touch_target=target,
-        backup_for=backup_for, lead=summary_of(lead, queue=queue),
+        backup_for=backup_for, held_until=held_until, lead=summary_of(lead, queue=queue),
     )
     await uow.outbox.emit(Envelope.wrap(event, source="leadrelay/router", subject=lead.lead_id, key=lead.identity_key,
                                  correlation_id=lead.correlation_id, time=at))
@@ -108,6 +135,7 @@ async def emit_sla(uow: RouterWork, lead: LeadRecord, **step: Any) -> None:
 async def release(uow: RouterWork, policy: Policy, lead: LeadRecord, now: datetime) -> None:
     """The current owner stops holding the lead: open load down, pending clocks cancelled."""
     if lead.owner and lead.state in OPEN_STATES:
+        await uow.roster.lock([lead.owner])
         await uow.roster.adjust_load(lead.owner, today=today(policy, now), open_delta=-1)
     await uow.clocks.cancel(lead.lead_id)
 
@@ -117,6 +145,8 @@ async def reassign(uow: RouterWork, policy: Policy, version: int, lead: LeadReco
     """Gives the lead to ``new_owner`` with fresh clocks; both owners are told. ``backup_for``:
     the new owner takes it as that rep's backup."""
     previous = lead.owner
+    # Both owners' rows at once, in the lock order (a caller making several moves locks them all first).
+    await uow.roster.lock([rep for rep in (previous, new_owner) if rep])
     await release(uow, policy, lead, now)
     rep = policy.rep(new_owner)
     await uow.roster.adjust_load(new_owner, today=today(policy, now), open_delta=1, assigned=1, at=now)
@@ -163,3 +193,41 @@ async def recycle(uow: RouterWork, policy: Policy, lead: LeadRecord, now: dateti
                           previous_owner=lead.owner, recycled_at=now)
     await uow.leads.add_history(lead.lead_id, "recycled", {"previous_owner": lead.owner, "team": team, "why": why},
                           at=now)
+
+
+async def protection_for(uow: RouterWork, policy: Policy, person_id: str | None, now: datetime) -> Protection | None:
+    """The protection period the person is in at ``now``, from their owner and their leads'
+    stored times; None without ``protection`` in the policy, without an owner, or when the
+    owner is gone from the policy (then routing is as usual)."""
+    if policy.protection is None or not person_id:
+        return None
+    # Locked: a routing decision and a pool claim over one person take turns (person, then roster
+    # rows: the order both take), so two reps cannot both get the person at once.
+    person = await uow.people.get(person_id, lock=True)
+    if person is None or not person.owner or not policy.has_rep(person.owner):
+        return None
+    leads = await uow.leads.of_persons([person_id], limit=PROTECTION_WINDOW)
+    # Every activity as the history has it: a lead's record keeps only its latest contact.
+    activities = {lead.lead_id: [(entry.kind, entry.at) for entry in await uow.leads.history(lead.lead_id)]
+                  for lead in leads if lead.owner == person.owner}
+    return protection_of(person.owner, touches_of(leads, person.owner, activities), policy.protection, now)
+
+
+async def record_collision(uow: RouterWork, policy: Policy, summary: LeadSummary, *,
+                           lead_id: str, key: str, correlation_id: str, protection: Protection, other_rep: str,
+                           kind: Literal["routing", "claim"], rule: str | None, at: datetime) -> None:
+    """Writes a collision into the lead's history and tells both reps' managers (a
+    ``lead.activity`` of action ``collision``, which the notifier turns into their messages)."""
+    zone = ZoneInfo(policy.timezone)
+    said = protection.explain(zone)
+    reason = (f"rule {rule!r} would have given it to {other_rep}; {said}" if kind == "routing"
+              else f"{other_rep} tried to claim it; {said}")
+    await uow.leads.add_history(lead_id, "collision", {
+        "how": kind, "other_rep": other_rep, "rule": rule, "summary": reason, "protection": protection.as_json()},
+        at=at)
+    collision = ProtectionCollision(kind=kind, protected_by=protection.rep, protected_until=protection.until,
+                                    last_touch=protection.last.kind, last_touch_at=protection.last.at, rule=rule)
+    activity = LeadActivity(lead_id=lead_id, actor=other_rep, action="collision", reason=reason,
+                            to_rep=protection.rep, at=at, lead=summary, collision=collision)
+    await uow.outbox.emit(Envelope.wrap(activity, source="leadrelay/router", subject=lead_id, key=key,
+                                        correlation_id=correlation_id, time=at))

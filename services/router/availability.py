@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from leadrelay.services.router.business_hours import BusinessCalendar, day_window
+from leadrelay.services.router.business_hours import BusinessCalendar, day_window, next_open
 from leadrelay.shared.policy import WEEKDAYS, Absence, BusinessHours, Policy, Rep, WorkingHours
 
 
@@ -299,3 +299,54 @@ def open_until(calendar: BusinessCalendar, now: datetime) -> datetime | None:
             return closes
         closes = following[0]
     return None
+
+
+# --- when a rep comes on shift -----------------------------------------------------------------
+# Holding a lead for the next shift needs the first minute one of its reps is on shift again.
+# A week-long shift table repeats, so a week and a day of shift starts is enough to find it.
+_DAYS_AHEAD = 8
+
+
+def absent_at(profile: AvailabilityProfile, at: datetime) -> bool:
+    """Whether the rep is out of office at ``at``."""
+    return any(start <= at < end for start, end, _ in profile.absences)
+
+
+def next_shift_start(profile: AvailabilityProfile, at: datetime) -> datetime | None:
+    """The first instant at or after ``at`` (aware) at which the rep's shift covers them: ``at``
+    itself when on shift, else the next shift start (UTC). Pause, absences and caps are not
+    considered. None when the shift never comes (business hours closed for over two years)."""
+    if profile.always_on:
+        return at
+    week = profile.week
+    if week is None:
+        assert profile.calendar is not None
+        try:
+            return next_open(profile.calendar, at)
+        except ValueError:
+            return None
+    tz = profile.tz
+    local = at.astimezone(tz)
+    if week[local.weekday() * _MINUTES_A_DAY + local.hour * 60 + local.minute]:
+        return at
+    starts = shift_starts(week)
+    for offset in range(_DAYS_AHEAD):
+        day = local.date() + offset * _ONE_DAY
+        for minute in starts[day.weekday()]:
+            # A start in a spring-forward gap reads as zoneinfo's fold=0 (shifted by the gap).
+            instant = datetime.combine(day, time(minute // 60, minute % 60), tz).astimezone(UTC)
+            if instant > at:
+                return instant
+    return None
+
+
+@lru_cache(maxsize=1024)
+def shift_starts(week: bytes) -> tuple[tuple[int, ...], ...]:
+    """Per weekday (Monday first), the minutes of the day at which a shift begins in a week table
+    (on, after a minute off; a shift running on from the day before does not begin again)."""
+    size = len(week)
+    starts: list[list[int]] = [[] for _ in range(7)]
+    for position in range(size):
+        if week[position] and not week[position - 1]:  # position 0 looks back at Sunday 23:59
+            starts[position // _MINUTES_A_DAY].append(position % _MINUTES_A_DAY)
+    return tuple(tuple(day) for day in starts)

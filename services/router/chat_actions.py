@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any, Literal
 
-from leadrelay.services.router.assignment import recycle
+from leadrelay.services.router.assignment import POOL_QUEUE, recycle, summary_of
 from leadrelay.services.router.work import (
     ActivityIn,
     actor_of,
@@ -89,7 +89,7 @@ async def act(store: Store, clock: Clock, metrics: Metrics, person_id: str, lead
 
 
 async def hand_back(store: Store, clock: Clock, metrics: Metrics, principal: Principal, lead_id: str,
-                    reason: str | None, *, via: Via | Literal["api"] = "api") -> LeadRecord:
+                    reason: str | None, *, via: Via | Literal["api", "console"] = "api") -> LeadRecord:
     """"Not mine": the rep returns their lead to its team's pool (公海), with why, for someone
     else to claim (``recycle``: clocks stopped, the rep's load down, and the rep waits out the
     pool's cooldown before claiming it back). One transaction, with the ``lead.activity`` event."""
@@ -109,7 +109,9 @@ async def hand_back(store: Store, clock: Clock, metrics: Metrics, principal: Pri
         actor = actor_of(principal)
         await recycle(uow, policy, lead, now, f"not mine ({actor}): {reason}")
         await uow.leads.add_history(lead_id, "not_mine", {"by": actor, "reason": reason, "via": via}, at=now)
-        activity = LeadActivity(lead_id=lead_id, actor=actor, action="not_mine", reason=reason, at=now, via=via)
+        # The lead's summary rides along: the notifier tells the rep's manager, reading no router table.
+        activity = LeadActivity(lead_id=lead_id, actor=actor, action="not_mine", reason=reason, at=now, via=via,
+                                lead=summary_of(lead, queue=POOL_QUEUE))
         await uow.outbox.emit(Envelope.wrap(activity, source="leadrelay/api", subject=lead_id, key=lead.identity_key,
                                             correlation_id=lead.correlation_id, time=now))
         uow.after_commit(lambda: metrics.activities.labels("not_mine").inc())

@@ -147,7 +147,8 @@ def chat_actions_router() -> APIRouter:
             return html(pages.refused_page(language_of(policy, link.person), "unavailable"), "unavailable")
         metrics.chat_actions.labels("link", link.action, "done").inc()
         new_owner = display_name(policy, lead.owner) if link.action == "reassign" and policy is not None else None
-        return HTMLResponse(pages.done_page(language, link.action, lead_label(lead), new_owner), headers=PAGE_HEADERS)
+        return HTMLResponse(pages.done_page(language, link.action, lead_label(lead), new_owner,
+                                            lead_url=f"/console/leads/{lead.lead_id}"), headers=PAGE_HEADERS)
 
     @router.post("/v1/chat/slack/actions", response_class=Response,
                  responses={200: {"description": "Received (an empty body, as Slack expects); the action follows, "

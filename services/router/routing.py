@@ -19,6 +19,9 @@ How a lead is routed:
    backup of those reps; failing that it is parked in the team's fallback queue (the policy's
    when the team has none) and the team's manager is notified. It does *not* fall through to
    later rules: the rule says who should work such leads, and bending that is a manager's call.
+   When they are all off shift (after hours, a holiday) the rule's ``after_hours`` decides
+   instead: ``hold`` keeps the lead until the first minute one of them comes on shift
+   (``held_until``; the caller routes it again then), ``pool`` sends it to the team pool.
 5. When no rule applies, the lead is parked in the policy's fallback queue and
    ``fallback.notify`` is told.
 
@@ -36,8 +39,7 @@ import json
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -47,14 +49,15 @@ from leadrelay.services.router.availability import (
     IDLE,
     Reason,
     RepLoad,
+    absent_at,
     describe_load,
+    next_shift_start,
     profile_of,
     why_unavailable,
     why_unavailable_of,
 )
 from leadrelay.services.router.strategies import Pick
-from leadrelay.shared.identity import is_free_email_domain
-from leadrelay.shared.policy import WILDCARD, MatchDimension, Policy, Rep, RoutingRule, Team, normalise_domain
+from leadrelay.shared.policy import WILDCARD, AccountMatch, MatchDimension, Policy, Rep, RoutingRule, Team
 from leadrelay.shared.policy.conditions import domain_of
 
 __all__ = [
@@ -64,8 +67,10 @@ __all__ = [
     "RouteOutcome",
     "RoutingDecision",
     "RoutingLead",
+    "RoutingScope",
     "decide_route",
     "route_lead",
+    "routing_scope",
 ]
 
 
@@ -96,6 +101,13 @@ def _excluded(roster: RosterState, rep_id: str) -> Reason | None:
     return (lambda: reason) if reason else None
 
 
+# How the decision was reached: the rule's strategy, a fairness credit, a backup, a queue; or,
+# everyone covering being off shift, held for the next shift or sent to the team pool.
+Via = Literal["strategy", "credit", "backup", "queue", "hold", "pool", "protection"]  # protection: protection.py
+# The queue of the team pool (公海), where recycled leads wait too.
+POOL_QUEUE = "pool"
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -121,7 +133,7 @@ class RoutingDecision(_Record):
     queue: str | None
     rule: str | None
     strategy: str  # the rule's strategy, or "fallback" when no rule applied
-    via: Literal["strategy", "credit", "backup", "queue"]
+    via: Via
     summary: str
     matched_because: str = ""
     passed_over: list[str] = []
@@ -130,6 +142,8 @@ class RoutingDecision(_Record):
     cursor_updates: dict[str, int] = {}
     credit_updates: dict[str, int] = {}
     notify: list[str] = []
+    # Held for the next shift: route it again at this instant (UTC), when a covering rep comes on.
+    held_until: datetime | None = None
     decided_at: datetime
 
     @property
@@ -138,7 +152,7 @@ class RoutingDecision(_Record):
 
     def explain(self) -> str:
         """The decision in plain text, for a manager asking "why did this lead go there?"."""
-        target = self.owner if self.owner else f"queue {self.queue!r}"
+        target = self.owner or ("held for the next shift" if self.held_until else f"queue {self.queue!r}")
         how = f"by rule {self.rule!r} ({self.strategy})" if self.rule else "by the policy's fallback"
         lines = [f"Lead {self.lead_id} -> {target}, {how}, at {self.decided_at.isoformat()}."]
         lines.append(f"Why: {self.summary}.")
@@ -179,7 +193,7 @@ class RouteOutcome(NamedTuple):
     queue: str | None
     rule: str | None
     strategy: str
-    via: Literal["strategy", "credit", "backup", "queue"]
+    via: Via
     cursor_updates: dict[str, int]
     credit_updates: dict[str, int]
     notify: list[str]
@@ -209,18 +223,12 @@ def route_lead(lead: RoutingLead, policy: Policy, roster: RosterState, now: date
     index = _indexes.get(id(policy))
     if index is None or index.policy is not policy:
         index = _index_of(policy)
-    facts = lead.facts
+    if index.has_accounts:
+        lead = _with_account(lead, index)
     passed_over: list[tuple[str, str]] = []
-    for rules in index.rules:
-        rule = rules.rule
-        if not rules.matches(facts):
-            passed_over.append((rule.name, "conditions not met"))
-            continue
-        pool = rules.pool_for(lead, index)
-        if not pool.ring:
-            passed_over.append((rule.name, pool.why_empty))
-            continue
-        return _decide_within(rule, pool, index, roster, now, lead, passed_over)
+    deciding = _deciding_pool(lead, index, passed_over)
+    if deciding is not None:
+        return _decide_within(deciding[0], deciding[1], index, roster, now, lead, passed_over)
 
     queue = policy.fallback.queue
     notify = list(policy.fallback.notify)
@@ -240,6 +248,75 @@ def route_lead(lead: RoutingLead, policy: Policy, roster: RosterState, now: date
         )
 
     return RouteOutcome(lead.lead_id, None, queue, None, "fallback", "queue", {}, {}, notify, (), explained)
+
+
+def _deciding_pool(lead: RoutingLead, index: _PolicyIndex,
+                   passed_over: list[tuple[str, str]]) -> tuple[RoutingRule, _RulePool] | None:
+    """The rule that decides ``lead`` and its pool, noting in ``passed_over`` the rules before it
+    and why; None when no rule applies. Reads the facts and the policy only (see RoutingScope)."""
+    facts = lead.facts
+    for rules in index.rules:
+        rule = rules.rule
+        if not rules.matches(facts):
+            passed_over.append((rule.name, "conditions not met"))
+            continue
+        pool = rules.pool_for(lead, index)
+        if not pool.ring:
+            passed_over.append((rule.name, pool.why_empty))
+            continue
+        return rule, pool
+    return None
+
+
+class RoutingScope(NamedTuple):
+    """The fairness state one decision over a lead may read or write: the rows its caller locks.
+
+    The invariant that makes per-pool locking sound: **which rule decides a lead depends on the
+    lead's facts and the policy only**. A rule is passed over for its conditions or for a pool
+    that covers nobody, never for loads, cursors, credits or the time; a rule whose reps are all
+    unavailable still decides (a backup, else its queue) and does not fall through. So a
+    decision reads and writes inside one pool, and ``routing_scope`` names it before any state
+    is read:
+
+    - ``reps``: the deciding pool's ring and the backups of its members, by id. The decision
+      reads their loads (availability, caps, least loaded) and the ring's credits, and writes
+      the load of the one it picks and the credit it spends; no other rep's row.
+    - ``cursors``: the pool's rotation cursor when its picker rotates (round robin, weighted
+      round robin), the only cursor the decision reads or moves; none otherwise.
+
+    Two decisions whose scopes are disjoint share no fairness row and may run side by side; two
+    that overlap share a row and must take turns. ``route_lead`` over a roster holding only the
+    scope's state decides exactly as over the whole roster (tests/unit/test_routing_scope.py)."""
+
+    reps: tuple[str, ...] = ()
+    cursors: tuple[str, ...] = ()
+
+    def union(self, other: RoutingScope) -> RoutingScope:
+        """Both scopes together: a transaction that makes several decisions locks them at once."""
+        return RoutingScope(tuple(sorted({*self.reps, *other.reps})), tuple(sorted({*self.cursors, *other.cursors})))
+
+    def with_reps(self, *reps: str | None) -> RoutingScope:
+        """The scope and these reps too (an owner a decision releases, say); None is skipped."""
+        return RoutingScope(tuple(sorted({*self.reps, *(rep for rep in reps if rep)})), self.cursors)
+
+
+_ROTATING = ("round_robin", "weighted_round_robin")
+
+
+def routing_scope(lead: RoutingLead, policy: Policy) -> RoutingScope:
+    """The rows a decision over ``lead`` under ``policy`` may touch (see :class:`RoutingScope`).
+    Pure and cheap: the pools it works out are the ones ``route_lead`` reuses."""
+    index = _indexes.get(id(policy))
+    if index is None or index.policy is not policy:
+        index = _index_of(policy)
+    if index.has_accounts:
+        lead = _with_account(lead, index)
+    deciding = _deciding_pool(lead, index, [])
+    if deciding is None:
+        return RoutingScope()
+    rule, pool = deciding
+    reps = tuple(sorted({*pool.ring_ids, *pool.backing}))
+    return RoutingScope(reps, (pool.cursor_key,) if (pool.picker or rule.picker) in _ROTATING else ())
 
 
 def _passed(passed_over: list[tuple[str, str]]) -> list[str]:
@@ -263,6 +340,7 @@ class _RulePool:
     team: Team | None = None  # whose queue takes a lead nobody could
     judges: tuple[tuple[Rep, str, Any], ...] = ()  # (rep, id, availability profile) per ring member
     picker: str = ""  # the rule's picker (RoutingRule.picker), looked up once
+    covers: str = ""  # what the ring covers, for "nobody covering ... on shift": the lead's territory, say
 
 
 # A judged ring member: the rep, the load they carried, and why they cannot take it (None: can).
@@ -385,9 +463,12 @@ def _backup_or_queue(
     context: Callable[[], dict[str, Any]],
     verdicts: Callable[[], list[CandidateVerdict]],
 ) -> RouteOutcome:
+    policy = index.policy
+    mode = rule.after_hours or policy.after_hours
+    if mode != "backup" and (shift := _after_hours(pool, roster, now)) is not None:
+        return _hold_or_pool(mode, shift, rule, pool, index, now, lead, context, verdicts)
     # A backup stands in for a person, not for the rule's criteria: a backup dropped from the
     # pool for territory may still cover. Backups of backups are not chased.
-    policy = index.policy
     backing = pool.backing
     backups: list[tuple[Rep, RepLoad, Reason | None, str]] = []
     for backup, covered in backing.items():
@@ -438,6 +519,72 @@ def _backup_or_queue(
                         explained_queue)
 
 
+def _after_hours(pool: _RulePool, roster: RosterState, now: datetime) -> tuple[datetime, Rep] | None:
+    """When every rep covering the lead is off shift: the first instant one comes on shift, and
+    who. None when someone covering is on shift (busy, not after hours) or nobody will come: a
+    paused rep, one out of office now, or one whose offer lapsed does not count as coming on."""
+    first: tuple[datetime, Rep] | None = None
+    for rep, rep_id, profile in pool.judges:
+        if rep.paused or rep_id in roster.excluded or absent_at(profile, now):
+            continue
+        start = next_shift_start(profile, now)
+        if start is None or absent_at(profile, start):
+            continue
+        if start <= now:
+            return None
+        if first is None or start < first[0]:
+            first = (start, rep)
+    return first
+
+
+def _hold_or_pool(
+    mode: str,
+    shift: tuple[datetime, Rep],
+    rule: RoutingRule,
+    pool: _RulePool,
+    index: _PolicyIndex,
+    now: datetime,
+    lead: RoutingLead,
+    context: Callable[[], dict[str, Any]],
+    verdicts: Callable[[], list[CandidateVerdict]],
+) -> RouteOutcome:
+    until, first = shift
+    team = pool.team
+    notify = [team.manager] if team else list(index.policy.fallback.notify)
+    covering = pool.covers or (team.name if team else rule.name)
+    zone = index.policy.timezone_of(first)
+    local = until.astimezone(zone)
+    when = f"{local:%a %H:%M} {zone.key}"
+    if local.date() - now.astimezone(zone).date() >= timedelta(days=7):
+        when = f"{local:%a %Y-%m-%d %H:%M} {zone.key}"
+    arithmetic = {"after_hours": mode, "first_on_shift": first.id, "on_shift_at": until.astimezone(UTC).isoformat(),
+                  "timezone": zone.key, "covering": covering, "team": team.name if team else None}
+    if rule.strategy == "owner":
+        off = f"{first.id} ({pool.owner_because}) is off shift"
+    else:
+        off = f"nobody covering {covering} on shift"
+    if mode == "hold":
+        def explained_hold() -> RoutingDecision:
+            return RoutingDecision(
+                **context(), owner=None, queue=None, via="hold",
+                summary=f"held until {when}: {off}",
+                candidates=verdicts(), arithmetic=arithmetic, notify=notify, held_until=until.astimezone(UTC),
+            )
+
+        return RouteOutcome(lead.lead_id, None, None, rule.name, rule.strategy, "hold", {}, {}, notify, pool.ring_ids,
+                            explained_hold)
+
+    def explained_pool() -> RoutingDecision:
+        return RoutingDecision(
+            **context(), owner=None, queue=POOL_QUEUE, via="pool",
+            summary=f"{off} until {when}; sent to the team pool",
+            candidates=verdicts(), arithmetic=arithmetic, notify=notify,
+        )
+
+    return RouteOutcome(lead.lead_id, None, POOL_QUEUE, rule.name, rule.strategy, "pool", {}, {}, notify,
+                        pool.ring_ids, explained_pool)
+
+
 def _nobody(rule: RoutingRule, pool: _RulePool) -> str:
     if rule.strategy == "owner":
         return f"{pool.ring[0].id} ({pool.owner_because}) was unavailable"
@@ -472,7 +619,9 @@ class _PolicyIndex:
         )
         self.places: dict[tuple[str, str, str], tuple[str, ...] | None] = {}
         self.raw_places: dict[tuple[str | None, str | None, str | None], tuple[str, ...] | None] = {}
-        self.owners: dict[tuple[str | None, Any], tuple[str | None, str]] = {}
+        self.has_accounts = bool(policy.account_index)
+        # (email domain, website, company) -> the lead's named account, if any
+        self.accounts: dict[tuple[str | None, Any, Any], AccountMatch | None] = {}
         self.rules = tuple(_RuleIndex(rule, self) for rule in policy.rules)
 
     def territory_labels(self, facts: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -600,7 +749,7 @@ class _RuleIndex:
             owner, because = key
             if owner is None:
                 return _RulePool(ring=(), why_empty=because)
-            return index.pool(rule, [index.reps[owner]], cursor_key=rule.name, owner_because=because)
+            return index.pool(rule, [index.reps[owner]], cursor_key=rule.name, owner_because=because, covers=owner)
 
         grade, found_labels = key
         labels: dict[MatchDimension, tuple[str, ...]] = dict(found_labels)
@@ -628,7 +777,8 @@ class _RuleIndex:
             named = {value.casefold() for rep in ring for value in _rep_values(rep, dimension)}
             key_parts.append(f"{dimension}={'+'.join(label for label in found if label in named) or WILDCARD}")
         cursor_key = rule.name + (f"[{','.join(key_parts)}]" if key_parts else "")
-        return index.pool(rule, ring, dropped=tuple(dropped), cursor_key=cursor_key)
+        covers = " ".join("+".join(found) for found in labels.values() if found)
+        return index.pool(rule, ring, dropped=tuple(dropped), cursor_key=cursor_key, covers=covers)
 
 
 _TERRITORY_ONLY = ("territory",)
@@ -705,48 +855,40 @@ def _owner_of(facts: Mapping[str, Any], index: _PolicyIndex) -> tuple[str | None
         if isinstance(known, str) and known in index.reps:
             return known, "known owner of this person"
         gone = f"known owner {known!r} is not in the policy; "
-    if not index.policy.accounts:
-        return None, gone + "no known owner and no named account"
+    match = _account_of(facts, index) if index.has_accounts else None
+    if match is None:
+        return None, gone + _NO_OWNER
+    return match.owner, f"owner of the {match.describe()}"
+
+
+_NO_OWNER = "no known owner and no named account"
+
+
+def _account_of(facts: Mapping[str, Any], index: _PolicyIndex) -> AccountMatch | None:
+    """The lead's named account (by email domain, website, then company name), remembered per
+    (domain, website, company): companies recur."""
     from_email = domain_of(facts.get("email_domain")) or domain_of(facts.get("email"))
-    website = facts.get("website")
-    key = (from_email, website)
+    website, company = facts.get("website"), facts.get("company")
+    key = (from_email, website, company)
     try:
-        found = index.owners.get(key)
-    except TypeError:  # an unhashable website
-        found = None
-    if found is None:
-        found = _account_owner(from_email, website, index.policy.accounts)
-        if _plain(website):
-            if len(index.owners) >= _MEMO_LIMIT:
-                index.owners.clear()
-            index.owners[key] = found
-    owner, because = found
-    return (owner, because) if owner is not None else (None, gone + because)
+        found = index.accounts.get(key, _MISSING)
+    except TypeError:  # an unhashable website or company
+        return index.policy.account_index.match(from_email, website, company)
+    if found is _MISSING:
+        found = index.policy.account_index.match(from_email, website, company)
+        if len(index.accounts) >= _MEMO_LIMIT:
+            index.accounts.clear()
+        index.accounts[key] = found
+    return found  # type: ignore[no-any-return]
 
 
-def _account_owner(from_email: str | None, website: Any, accounts: Mapping[str, str]) -> tuple[str | None, str]:
-    for domain in _company_domains(from_email, website):
-        owner = accounts.get(_normalised_domain(domain)) if domain else None
-        if owner is not None:
-            return owner, f"owner of the account {domain}"
-    return None, "no known owner and no named account"
-
-
-@lru_cache(maxsize=_MEMO_LIMIT)
-def _normalised_domain(domain: str) -> str:
-    return normalise_domain(domain)
-
-
-@lru_cache(maxsize=8192)
-def _is_free(domain: str) -> bool:
-    return is_free_email_domain(domain)
-
-
-def _company_domains(from_email: str | None, website: Any) -> list[str]:
-    """The lead's company domains, from the email (unless it is free mail) and the website."""
-    domains = []
-    if from_email and not _is_free(from_email):
-        domains.append(_normalised_domain(from_email))
-    if isinstance(website, str) and website.strip():
-        domains.append(_normalised_domain(website))
-    return list(dict.fromkeys(domains))
+def _with_account(lead: RoutingLead, index: _PolicyIndex) -> RoutingLead:
+    """The lead with its named account as facts rules may test: ``account`` (its name),
+    ``account_owner`` and ``account_match`` (what found it: ``email domain bigfactory.cn``).
+    Facts the caller already set are kept."""
+    if "account" in lead.facts:
+        return lead
+    match = _account_of(lead.facts, index)
+    found = ({"account": match.account, "account_owner": match.owner, "account_match": f"{match.by} {match.evidence}"}
+             if match else {"account": None, "account_owner": None, "account_match": None})
+    return RoutingLead(lead.lead_id, {**lead.facts, **found})

@@ -3,7 +3,8 @@
 Clocks are rows. Each pass claims due ``pending`` steps (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so replicas share the work; SQLite's single writer serialises them) and, in the
 same transaction, marks each fired and applies its effect: remind the owner, escalate to the
-manager, reassign to the backup owner, or return the lead to the team pool. A restart finds
+manager, reassign to the backup owner, or return the lead to the team pool; a held lead's
+``hold`` step routes it when a covering rep comes on shift. A restart finds
 the rows where it left them.
 """
 
@@ -16,9 +17,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from leadrelay.services.router.assignment import OPEN_STATES, RouterWork, emit_sla, reassign, recycle, sla_envelope
+from leadrelay.services.router.assignment import (
+    HELD,
+    HOLD_CLOCK,
+    OPEN_STATES,
+    RouterWork,
+    emit_sla,
+    reassign,
+    recycle,
+    sla_envelope,
+)
 from leadrelay.services.router.availability import IDLE, unavailability
-from leadrelay.services.router.handler import pass_offer_on
+from leadrelay.services.router.handler import held_scope, offer_scope, pass_offer_on, route_held
+from leadrelay.services.router.routing import RoutingScope
 from leadrelay.shared.clock import as_utc
 from leadrelay.shared.events import Envelope
 from leadrelay.shared.metrics import Metrics
@@ -65,6 +76,10 @@ class SlaScheduler:
                 current = await uow.policies.current() if rows else None
                 leads = await uow.leads.by_ids([row.lead_id for row in rows], lock=True) if rows else {}
                 batch = _Batch(uow, now)
+                if current is not None:
+                    scope = self._fairness_scope(rows, leads, current[1], now)
+                    scope = scope.union(await held_scope(uow, current[1], rows, leads))
+                    await uow.roster.lock(scope.reps, scope.cursors)
                 observed = [await self._fire(batch, row, leads.get(row.lead_id), current) for row in rows]
                 await batch.flush()
             for clock, step, team in observed:
@@ -92,6 +107,8 @@ class SlaScheduler:
     async def _fire(self, batch: _Batch, row: ClockRecord, lead: LeadRecord | None, current: tuple[int, Policy] | None
                     ) -> tuple[str, str, str | None]:
         now, uow = batch.now, batch.uow
+        if row.clock == HOLD_CLOCK:
+            return await self._route_held(batch, row, lead, current)
         if (current is None or lead is None or lead.lead_id in batch.moved or lead.owner != row.owner
                 or lead.state not in OPEN_STATES or (row.step == "offer_expired" and lead.state != "offered")):
             # The lead moved on (worked, closed, reassigned) after this step was planned.
@@ -142,6 +159,40 @@ class SlaScheduler:
             await emit_sla(uow, lead, clock=row.clock, step="recycle", owner=owner, notify=[owner], due_at=due_at,
                            at=now, detail="Unworked: returned to the team pool for someone else to claim.")
         return row.clock, row.step, team
+
+    @staticmethod
+    async def _route_held(batch: _Batch, row: ClockRecord, lead: LeadRecord | None,
+                          current: tuple[int, Policy] | None) -> tuple[str, str, str | None]:
+        """A held lead's shift has come: route it now. Once: a lead no longer held (a manager
+        moved it, or another scheduler got here first) leaves the step stale."""
+        if current is None or lead is None or lead.lead_id in batch.moved or lead.state != HELD:
+            batch.marks["stale"].append(row.timer_id)
+            return row.clock, "stale", None
+        version, policy = current
+        batch.marks["fired"].append(row.timer_id)
+        await batch.flush()
+        batch.moved.add(lead.lead_id)
+        await route_held(batch.uow, policy, version, lead, batch.now)
+        return row.clock, row.step, lead.team
+
+    def _fairness_scope(self, rows: list[ClockRecord], leads: dict[str, LeadRecord], policy: Policy,
+                        now: datetime) -> RoutingScope:
+        """Every fairness row the batch's steps may touch, to lock at once before the first fires:
+        steps that each locked their own rows would take them out of the lock order (lead by
+        lead, not rep by rep), and two replicas could then wait on each other. Reminders and
+        escalations touch none; a step that turns out stale just held its rows a little longer."""
+        scope = RoutingScope()
+        for row in rows:
+            lead = leads.get(row.lead_id)
+            if lead is None or row.step in ("remind", "escalate") or row.clock == HOLD_CLOCK:
+                continue  # (a held lead's rows: held_scope)
+            if row.step == "reassign":  # to the backup, else back to the pool
+                scope = scope.with_reps(lead.owner, row.owner, self._available_backup(policy, row.owner, now))
+            elif row.clock == "recycle":
+                scope = scope.with_reps(lead.owner, row.owner)
+            else:  # the offer lapsed (or any step that routes the lead again): its decision's pool
+                scope = scope.union(offer_scope(policy, lead)).with_reps(row.owner)
+        return scope
 
     @staticmethod
     def _available_backup(policy: Policy, owner: str, now: datetime) -> str | None:

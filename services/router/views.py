@@ -22,8 +22,10 @@ def iso(value: Any) -> str | None:
 async def lead_view(uow: UnitOfWork, lead: LeadRecord) -> dict[str, Any]:
     decisions = await uow.leads.decisions(lead.lead_id)
     deliveries = await uow.deliveries.for_lead(lead.lead_id)
+    webhooks = await uow.webhook_deliveries.for_lead(lead.lead_id)
     history = await uow.leads.history(lead.lead_id)
     clocks = await uow.clocks.for_lead(lead.lead_id)
+    person = await uow.people.get(lead.person_id) if lead.person_id else None
     return {
         "lead_id": lead.lead_id,
         "status": lead.state,
@@ -31,6 +33,10 @@ async def lead_view(uow: UnitOfWork, lead: LeadRecord) -> dict[str, Any]:
         "received_at": iso(lead.received_at),
         "contact": lead.contact,
         "person_id": lead.person_id,
+        # Consent to marketing contact: this lead's answer, and the person's newest (docs: README, "Consent").
+        "consent": {"lead": (lead.contact or {}).get("consent"),
+                    "person": person.data.get("consent") if person else None,
+                    "person_at": person.data.get("consent_at") if person else None},
         "duplicate_of": lead.duplicate_of,
         "score": lead.score,
         "grade": lead.grade,
@@ -50,6 +56,12 @@ async def lead_view(uow: UnitOfWork, lead: LeadRecord) -> dict[str, Any]:
             {"recipient": d.recipient, "platform": d.platform, "kind": d.kind, "state": d.state,
              "attempts": d.attempts, "sent_at": iso(d.sent_at), "last_error": d.last_error}
             for d in deliveries
+        ],
+        # Webhook subscriptions and CRM connectors: one entry per event and subscription.
+        "webhooks": [
+            {"subscription": w.subscription_id, "event": w.event_type, "event_id": w.event_id, "state": w.state,
+             "attempts": w.attempts, "delivered_at": iso(w.delivered_at), "last_error": w.last_error}
+            for w in webhooks
         ],
         # The entry's own time and kind win over same-named keys in its detail.
         "history": [{"at": iso(h.at), "kind": h.kind, **{k: v for k, v in h.detail.items() if k not in ("at", "kind")}}

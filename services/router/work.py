@@ -6,10 +6,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadrelay.services.router.assignment import owners_team, queue_team, reassign, today
+from leadrelay.services.router.assignment import (
+    owners_team,
+    protection_for,
+    queue_team,
+    reassign,
+    record_collision,
+    summary_of,
+    today,
+)
 from leadrelay.services.router.clocks import owner_calendar
 from leadrelay.services.router.sla import time_to_first_touch, which_clocks_stop
 from leadrelay.shared.clock import Clock, as_utc
@@ -59,7 +68,7 @@ def in_managers_reach(policy: Policy, manager_id: str | None, lead: LeadRecord) 
 async def can_see(uow: UnitOfWork, principal: Principal, lead: LeadRecord) -> bool:
     """A lead outside the caller's reach is answered 404, so its existence does not leak."""
     match principal.role:
-        case "admin":
+        case "admin" | "integration":
             return True
         case "source":
             return lead.source == principal.name
@@ -81,7 +90,7 @@ async def found(uow: UnitOfWork, lead_id: str) -> LeadRecord:
 class ActivityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["accepted", "contacted", "converted", "lost", "reassign"]
+    action: Literal["accepted", "contacted", "converted", "lost", "reassign", "not_mine"]
     reason: str | None = Field(default=None, max_length=500)
     to_rep: str | None = Field(default=None, max_length=100)
 
@@ -92,7 +101,8 @@ ALLOWED_FROM = {
     "contacted": ("offered", "assigned", "accepted"),
     "converted": ("offered", "assigned", "accepted", "contacted"),
     "lost": ("offered", "assigned", "accepted", "contacted"),
-    "reassign": ("offered", "assigned", "accepted", "contacted", "queued", "pool"),
+    "reassign": ("offered", "assigned", "accepted", "contacted", "queued", "pool", "held"),
+    "not_mine": (),  # handed back by chat_actions.hand_back, never recorded here
 }
 
 
@@ -104,19 +114,21 @@ async def current_policy(uow: UnitOfWork) -> tuple[int, Policy]:
 
 
 def actor_of(principal: Principal) -> str:
+    if principal.role == "integration":
+        return f"integration:{principal.name}"
     return principal.rep_id or principal.role
 
 
 async def record_activity(store: Store, clock: Clock, metrics: Metrics, principal: Principal, lead_id: str,
-                          body: ActivityIn, via: Literal["api", "slack", "link"] = "api") -> LeadRecord:
+                          body: ActivityIn, via: Literal["api", "slack", "link", "console", "crm"] = "api") -> LeadRecord:
     """A rep's action on their lead, or a manager's reassignment: the lead's state, its clocks,
     the owner's load, the history and a ``lead.activity`` event, in one transaction. The HTTP
     route and the chat actions both call this. Returns the lead as it is afterwards."""
     # What the role may never do is refused before the lead is looked up (403 says nothing about it).
-    if principal.role not in ("rep", "manager", "admin"):
+    if principal.role not in ("rep", "manager", "admin", "integration"):
         raise Forbidden("Only reps, managers and admins act on leads.",
                         errors=[{"field": "Authorization", "reason": f"role {principal.role} not allowed"}])
-    if body.action == "reassign" and principal.role not in ("manager", "admin"):
+    if body.action == "reassign" and principal.role not in ("manager", "admin", "integration"):
         raise Forbidden("Only a manager or an admin can reassign a lead.",
                         errors=[{"field": "action", "reason": "reassign needs a manager"}])
     now = clock()
@@ -152,6 +164,7 @@ async def record_activity(store: Store, clock: Clock, metrics: Metrics, principa
             else:
                 values["closed_at"] = now
                 if lead.owner:
+                    await uow.roster.lock([lead.owner])
                     await uow.roster.adjust_load(lead.owner, today=today(policy, now), open_delta=-1,
                                               converted=int(body.action == "converted"),
                                               lost=int(body.action == "lost"))
@@ -161,7 +174,7 @@ async def record_activity(store: Store, clock: Clock, metrics: Metrics, principa
             await uow.leads.add_history(lead_id, body.action, {"by": actor_of(principal), "reason": body.reason,
                                                                "via": via}, at=now)
         activity = LeadActivity(lead_id=lead_id, actor=actor_of(principal), action=body.action, reason=body.reason,
-                                to_rep=body.to_rep, at=now, via=via)
+                                to_rep=body.to_rep, at=now, via=via, lead=summary_of(lead))
         await uow.outbox.emit(Envelope.wrap(activity, source="leadrelay/api", subject=lead_id, key=lead.identity_key,
                                      correlation_id=lead.correlation_id, time=now))
         action = body.action
@@ -204,36 +217,86 @@ async def claim_from_pool(store: Store, clock: Clock, principal: Principal, lead
             raise NotFound(f"No lead {lead_id} in a pool you can claim from.")
         if lead.state not in ("pool", "queued"):
             raise Conflict("Someone claimed this lead first.", errors=[{"field": "lead", "reason": "already claimed"}])
-        rules = policy.pool
-        cooldown_until = (as_utc(lead.recycled_at) or now) + rules.previous_owner_cooldown
-        if lead.previous_owner == rep_id and now < cooldown_until:
-            raise Conflict(f"You had this lead before; you may claim it again after {cooldown_until:%Y-%m-%d %H:%M} UTC.",
-                           errors=[{"field": "lead", "reason": "previous owner cooling down"}])
-        claims = await uow.roster.claims_since(rep_id, now - timedelta(days=1))
-        if rules.claims_per_day is not None and len(claims) >= rules.claims_per_day:
-            raise Conflict(f"You have claimed {len(claims)} leads in the last 24 hours (limit {rules.claims_per_day}).",
-                           errors=[{"field": "lead", "reason": "daily claim limit reached"}])
-        if claims and rules.min_interval and now - claims[-1] < rules.min_interval:
-            raise Conflict("Claims must be at least "
-                           f"{int(rules.min_interval.total_seconds())} s apart.",
-                           errors=[{"field": "lead", "reason": "claimed too recently"}])
-        await uow.roster.add_claim(rep_id, lead_id, now)
-        await reassign(uow, policy, version, lead, rep_id, now, reason="claimed",
-                       why=f"claimed from the pool by {rep_id}", by=rep_id)
+        # Refused, but the collision is written down (and both managers told) first: the
+        # transaction commits it, and the 409 is raised after.
+        refused = await refused_as_protected(uow, policy, lead, rep_id, now)
+        if refused is None:
+            await claim(uow, policy, version, lead, rep_id, now)
+    if refused is not None:
+        raise refused
     async with store.read() as uow:
         return await found(uow, lead_id)
 
 
-# The pool is filtered by team after it is read; this many of each state are read.
+async def refused_as_protected(uow: UnitOfWork, policy: Policy, lead: LeadRecord, rep_id: str,
+                               now: datetime) -> Conflict | None:
+    """The 409 for a claim of a lead whose person is protected for another rep (保护期), after
+    recording the collision (once per rep and period: a rep clicking Claim again tells nobody
+    twice); None when the rep may claim it."""
+    protection = await protection_for(uow, policy, lead.person_id, now)
+    if protection is None or protection.rep == rep_id:
+        return None
+    said = protection.explain(ZoneInfo(policy.timezone))
+    told = any(entry.kind == "collision" and entry.detail.get("other_rep") == rep_id
+               and (entry.detail.get("protection") or {}).get("since") == protection.since.isoformat()
+               for entry in await uow.leads.history(lead.lead_id))
+    if not told:
+        await record_collision(uow, policy, summary_of(lead), lead_id=lead.lead_id, key=lead.identity_key,
+                               correlation_id=lead.correlation_id, protection=protection, other_rep=rep_id,
+                               kind="claim", rule=None, at=now)
+    return Conflict(f"This person is {said}; their leads are not yours to claim until then.",
+                    errors=[{"field": "lead", "reason": "person protected for another rep"}])
+
+
+async def claim(uow: UnitOfWork, policy: Policy, version: int, lead: LeadRecord, rep_id: str, now: datetime) -> None:
+    """The claim itself, once the lead is known to be claimable: the pool's limits, then the move."""
+    lead_id = lead.lead_id
+    rules = policy.pool
+    cooldown_until = (as_utc(lead.recycled_at) or now) + rules.previous_owner_cooldown
+    if lead.previous_owner == rep_id and now < cooldown_until:
+        raise Conflict(f"You had this lead before; you may claim it again after {cooldown_until:%Y-%m-%d %H:%M} UTC.",
+                       errors=[{"field": "lead", "reason": "previous owner cooling down"}])
+    # The claimant's row lines up their own claims (the daily limit holds across replicas);
+    # the owner's, if any, is released by the same move. Both at once, in the lock order.
+    await uow.roster.lock([rep for rep in (rep_id, lead.owner) if rep])
+    claims = await uow.roster.claims_since(rep_id, now - timedelta(days=1))
+    if rules.claims_per_day is not None and len(claims) >= rules.claims_per_day:
+        raise Conflict(f"You have claimed {len(claims)} leads in the last 24 hours (limit {rules.claims_per_day}).",
+                       errors=[{"field": "lead", "reason": "daily claim limit reached"}])
+    if claims and rules.min_interval and now - claims[-1] < rules.min_interval:
+        raise Conflict("Claims must be at least "
+                       f"{int(rules.min_interval.total_seconds())} s apart.",
+                       errors=[{"field": "lead", "reason": "claimed too recently"}])
+    await uow.roster.add_claim(rep_id, lead_id, now)
+    await reassign(uow, policy, version, lead, rep_id, now, reason="claimed",
+                   why=f"claimed from the pool by {rep_id}", by=rep_id)
+
+
+# The store narrows the pool to the caller's teams (and leads with no team stored, which a fallback
+# queue may give one); ``sees_in_pool`` then decides exactly. This many of each state are read.
 POOL_WINDOW = 1000
+
+
+def pool_teams(policy: Policy | None, principal: Principal) -> list[str | None] | None:
+    """The stored teams of the waiting leads the caller may see (None: all of them)."""
+    if principal.role == "admin":
+        return None
+    if policy is None:
+        return []
+    if principal.role == "rep":
+        rep_id = principal.rep_id or ""
+        return [policy.rep(rep_id).team, None] if policy.has_rep(rep_id) else []
+    return [*sorted(managed_teams(policy, principal.rep_id)), None] if principal.role == "manager" else []
 
 
 async def pool_for(uow: UnitOfWork, principal: Principal, limit: int) -> list[LeadRecord]:
     """What ``GET /v1/pool`` lists for the caller, newest first."""
     window = limit if principal.role == "admin" else max(limit, POOL_WINDOW)
     current = await uow.policies.current()
-    leads = [*await uow.leads.where(state="pool", limit=window), *await uow.leads.where(state="queued", limit=window)]
     policy = current[1] if current else None
+    teams = pool_teams(policy, principal)
+    leads = [*await uow.leads.where(state="pool", teams=teams, limit=window),
+             *await uow.leads.where(state="queued", teams=teams, limit=window)]
     visible = [lead for lead in leads if sees_in_pool(policy, principal, lead)]
     visible.sort(key=lambda lead: as_utc(lead.received_at) or datetime.min.replace(tzinfo=UTC), reverse=True)
     return visible[:limit]

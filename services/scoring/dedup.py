@@ -4,9 +4,10 @@ Guarantees:
 - ``merge_person`` is pure and deterministic: the same person, lead and ``at`` give the same
   result, and merging a lead that is already the person's last lead changes nothing, so a
   redelivered event cannot count a lead twice or rewrite the person.
-- A person is matched only on identity keys (exact, salted hashes of normalised email, phone,
-  source + external id). Fuzzy name/company similarity only flags a *possible* duplicate for a
-  human; it never merges, because two colleagues named "Li Wei" at one company are two people.
+- This module merges a lead into the person it is given: found by identity keys (exact, salted
+  hashes of normalised email, phone, source + external id) or, when no key matches, by fuzzy
+  matching on name and company (``matching.py``, which merges on its own only when nothing
+  contradicts it: two colleagues named "Li Wei" at one company have two emails).
 
 Field rule. A blank field (missing, or only whitespace) is filled by any lead that has a value.
 A field the person already has keeps its first value, except the employer fields in
@@ -22,17 +23,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from rapidfuzz import fuzz, utils
-
 from leadrelay.shared.events import LeadContact
 
 __all__ = [
     "CONTACT_FIELDS",
     "LATEST_WINS_FIELDS",
-    "POSSIBLE_DUPLICATE_THRESHOLD",
     "MergeResult",
     "PersonRecord",
-    "looks_like_same_person",
     "merge_person",
 ]
 
@@ -55,14 +52,6 @@ CONTACT_FIELDS: tuple[str, ...] = (
 # contact details are about the person and rarely change, so the first value we saw stands.
 LATEST_WINS_FIELDS = frozenset({"title", "company", "employees"})
 
-# looks_like_same_person() at or above this flags "possible duplicate" for a human to review.
-# High on purpose: a false flag costs a rep's attention on every lead of a common name.
-POSSIBLE_DUPLICATE_THRESHOLD = 0.85
-
-# Weight of the name in looks_like_same_person(); the company only corroborates it.
-_NAME_WEIGHT = 0.7
-
-
 @dataclass(frozen=True)
 class PersonRecord:
     """The person behind one or more leads, as far as dedup knows them. Holds no email or phone."""
@@ -84,6 +73,10 @@ class PersonRecord:
     employees: int | None = None
     language: str | None = None
     website: str | None = None
+    # Whether they agreed to be contacted (for marketing), as their newest lead that said so
+    # answered, and when (ISO 8601): a later "no" withdraws an earlier "yes".
+    consent: bool | None = None
+    consent_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +113,7 @@ def merge_person(
             lead_count=1,
             last_lead_id=lead_id,
             **incoming,
+            **_consent(lead, at),
         )
         filled = tuple(name for name in CONTACT_FIELDS if incoming[name] is not None)
         return MergeResult(person=person, is_new=True, changed_fields=filled)
@@ -144,6 +138,9 @@ def merge_person(
     ):
         updates["employees"] = None
 
+    if lead.consent is not None and (
+            existing.consent_at is None or at >= datetime.fromisoformat(existing.consent_at)):
+        updates.update(_consent(lead, at))
     keys_union = tuple(dict.fromkeys((*existing.identity_keys, *keys)))
     changed = tuple(name for name in CONTACT_FIELDS if name in updates)
     if keys_union != existing.identity_keys:
@@ -161,20 +158,8 @@ def merge_person(
     return MergeResult(person=person, is_new=False, changed_fields=changed)
 
 
-def looks_like_same_person(a: PersonRecord, b_contact: LeadContact) -> float:
-    """Returns 0.0 to 1.0: how alike the names (and companies, when both have one) are.
-
-    Without a name on both sides the answer is 0.0: a shared company alone means colleagues.
-    Used only to flag a possible duplicate (see POSSIBLE_DUPLICATE_THRESHOLD), never to merge.
-    """
-    name_a, name_b = _value(a.name), _value(b_contact.name)
-    if name_a is None or name_b is None:
-        return 0.0
-    name_score = _similarity(name_a, name_b)
-    company_a, company_b = _value(a.company), _value(b_contact.company)
-    if company_a is None or company_b is None:
-        return name_score
-    return _NAME_WEIGHT * name_score + (1 - _NAME_WEIGHT) * _similarity(company_a, company_b)
+def _consent(lead: LeadContact, at: datetime) -> dict[str, Any]:
+    return {} if lead.consent is None else {"consent": lead.consent, "consent_at": at.isoformat()}
 
 
 def _value(raw: str | int | None) -> Any:
@@ -187,8 +172,3 @@ def _value(raw: str | int | None) -> Any:
 def _same_text(a: str, b: str) -> bool:
     """Case- and spacing-insensitive equality: "ACME  Inc" is the same employer as "Acme Inc"."""
     return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
-
-
-def _similarity(a: str, b: str) -> float:
-    # token_sort so that "Wei Li" and "Li Wei" (family name first or last) score as equal.
-    return fuzz.token_sort_ratio(a, b, processor=utils.default_process) / 100.0

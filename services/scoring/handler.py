@@ -7,20 +7,25 @@ import logging
 from typing import Any, ClassVar, Protocol
 
 from leadrelay.services.scoring.dedup import PersonRecord, merge_person
+from leadrelay.services.scoring.matching import CANDIDATES_PER_KEY, Match, blocking_keys, compare, profile
 from leadrelay.services.scoring.scoring import score_lead
 from leadrelay.shared.clock import Clock
 from leadrelay.shared.events import Contract, Envelope, LeadQualified, LeadReceived, ScoreReason, new_id
 from leadrelay.shared.metrics import Metrics
 from leadrelay.shared.policy.facts import lead_facts
 from leadrelay.shared.ports import (
+    DuplicatePair,
     LeadRepository,
+    MatchRepository,
     Outbox,
+    PersonMerge,
     PersonRepository,
     PolicyRepository,
     RetryLater,
     StoredPerson,
     Transaction,
 )
+from leadrelay.shared.tracing import annotate
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,7 @@ class ScoringWork(Transaction, Protocol):
 
     leads: LeadRepository
     people: PersonRepository
+    matches: MatchRepository
     policies: PolicyRepository
     outbox: Outbox
 
@@ -47,6 +53,12 @@ def person_from_row(row: StoredPerson, keys: tuple[str, ...]) -> PersonRecord:
         first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at,
         last_lead_id=data.pop("last_lead_id", ""), **{k: v for k, v in data.items() if k != "identity_keys"},
     )
+
+
+def person_snapshot(person: PersonRecord) -> dict[str, Any]:
+    """Everything of a person's record, as JSON: what an undone merge restores."""
+    return {"data": person_data(person), "owner": person.owner, "lead_count": person.lead_count,
+            "first_seen_at": person.first_seen_at.isoformat(), "last_seen_at": person.last_seen_at.isoformat()}
 
 
 def person_data(person: PersonRecord) -> dict[str, Any]:
@@ -74,6 +86,13 @@ class ScoringHandler:
         # new email must still be found.
         keys = tuple(lead.identity_keys)
         existing = await self._known_person(uow, keys)
+        lead_profile = profile(contact.name, contact.company)
+        match_keys = blocking_keys(lead_profile)
+        fuzzy: tuple[PersonRecord, Match] | None = None
+        if existing is None and match_keys:
+            fuzzy = await self._likely_person(uow, lead_profile, match_keys, keys)
+            if fuzzy is not None and fuzzy[1].verdict == "merge":
+                existing = fuzzy[0]
         merged = merge_person(existing, contact, lead_id=lead.lead_id, keys=keys, person_id_if_new=new_id(),
                               at=lead.received_at)
         person = merged.person
@@ -81,6 +100,8 @@ class ScoringHandler:
             person.person_id, person_data(person), person.owner, person.lead_count, person.first_seen_at,
             person.last_seen_at, person.identity_keys, new=merged.is_new,
         )
+        await uow.matches.link(person.person_id, match_keys, lead.received_at)
+        matched = await self._record_match(uow, fuzzy, person.person_id, lead.lead_id, keys, now)
         known_owner = None if merged.is_new else person.owner
         facts = lead_facts(contact, lead.source, known_owner=known_owner, returning=not merged.is_new)
         result = score_lead(facts, policy.scoring)
@@ -98,7 +119,7 @@ class ScoringHandler:
             {"lead_id": lead.lead_id, "at": now, "kind": "scored", "detail": {
                 "score": result.score, "grade": result.grade, "reasons": [r.model_dump() for r in reasons],
                 "policy_version": version, "merged_into_person": not merged.is_new,
-                "changed_fields": list(merged.changed_fields)}},
+                "changed_fields": list(merged.changed_fields), **({"match": matched} if matched else {})}},
         ])
         qualified = LeadQualified(
             lead_id=lead.lead_id, person_id=person.person_id, source=lead.source, received_at=lead.received_at,
@@ -108,12 +129,59 @@ class ScoringHandler:
         await uow.outbox.emit(Envelope.wrap(qualified, source="leadrelay/scoring", subject=lead.lead_id,
                                      key=envelope.key, correlation_id=envelope.correlation_id, time=now))
         grade = result.grade
+        annotate(source=lead.source, grade=grade, score=result.score, policy_version=version,
+                 merged=not merged.is_new)
         uow.after_commit(lambda: self._observe(grade, not merged.is_new))
 
     def _observe(self, grade: str, merged: bool) -> None:
         self.metrics.leads_qualified.labels(grade).inc()
         if merged:
             self.metrics.duplicates_merged.inc()
+
+    async def _likely_person(self, uow: ScoringWork, lead_profile: Any, match_keys: tuple[str, ...],
+                             keys: tuple[str, ...]) -> tuple[PersonRecord, Match] | None:
+        """The known person this lead most likely is (by name and company), with how sure we are;
+        None when nobody is alike enough even to review."""
+        best: tuple[PersonRecord, Match] | None = None
+        candidates = await uow.matches.candidates(match_keys, CANDIDATES_PER_KEY)
+        rows = await uow.people.get_many(candidates)
+        keys_of = await uow.people.keys_of_many(candidates)
+        for person_id in candidates:
+            if person_id not in rows:
+                continue
+            known = person_from_row(rows[person_id], tuple(keys_of.get(person_id, ())))
+            match = compare(profile(known.name, known.company), known.identity_keys, lead_profile, keys)
+            if match.verdict != "apart" and (best is None or match.score > best[1].score):
+                best = (known, match)
+        if best is not None and best[1].verdict == "merge":
+            row = await uow.people.get(best[0].person_id, lock=True)  # merged into: locked like an exact match
+            if row is None:
+                return None
+            best = (person_from_row(row, best[0].identity_keys), best[1])
+        return best
+
+    async def _record_match(self, uow: ScoringWork, fuzzy: tuple[PersonRecord, Match] | None, person_id: str,
+                            lead_id: str, keys: tuple[str, ...], now: Any) -> dict[str, Any] | None:
+        """Writes down what fuzzy matching did: a merge (undoable: what moved and the person before)
+        or a pair for a person to review. Returns it for the lead's history."""
+        if fuzzy is None:
+            return None
+        known, match = fuzzy
+        if match.verdict == "merge":
+            merge_id = new_id()
+            await uow.matches.record_merge(PersonMerge(
+                merge_id=merge_id, person_id=person_id, from_person_id=None, lead_ids=[lead_id],
+                identity_keys=[key for key in keys if key not in known.identity_keys],
+                person_before={"kept": person_snapshot(known)}, kind="auto", score=match.score,
+                reasons=list(match.reasons), merged_at=now, merged_by="scoring"))
+            return {"verdict": "merge", "merge_id": merge_id, "person_id": known.person_id, "score": match.score,
+                    "reasons": list(match.reasons)}
+        pair_id = new_id()
+        await uow.matches.add_pair(DuplicatePair(
+            pair_id=pair_id, person_id=known.person_id, other_person_id=person_id, lead_id=lead_id,
+            score=match.score, reasons=list(match.reasons), state="open", created_at=now))
+        return {"verdict": "review", "pair_id": pair_id, "person_id": known.person_id, "score": match.score,
+                "reasons": list(match.reasons)}
 
     async def _known_person(self, uow: ScoringWork, keys: tuple[str, ...]) -> PersonRecord | None:
         person_ids = await uow.people.ids_for_keys(keys)

@@ -28,6 +28,7 @@ from aiokafka.errors import (
 
 from leadrelay.shared.events import Envelope
 from leadrelay.shared.ports import BusUnavailable, Delivery
+from leadrelay.shared.tracing import trace_headers, traced
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ class KafkaSubscription:
         for tp, records in batches.items():
             for record in records:
                 deliveries.append(Delivery(tp.topic.removeprefix(self.prefix), (record.key or b"").decode(),
-                                           record.value or b"", tp.partition, record.offset))
+                                           record.value or b"", tp.partition, record.offset,
+                                           tuple(record.headers or ())))
         return deliveries
 
     async def lag(self) -> dict[int, int]:
@@ -181,6 +183,7 @@ class KafkaBus:
             await admin.close()
 
     async def publish(self, envelope: Envelope) -> None:
+        envelope = traced(envelope)
         await self.publish_records([(envelope.topic, envelope.key, envelope.to_bytes())])
 
     async def publish_records(self, records: Sequence[tuple[str, str, bytes]]) -> None:
@@ -205,7 +208,9 @@ class KafkaBus:
         await self.start()
         assert self.producer is not None
         # send() only enqueues (it may wait for metadata); the futures resolve on the broker's ack.
-        futures = [await self.producer.send(self.prefix + topic, payload, key=key.encode())
+        # The headers repeat the envelope's trace context for tools that read only headers.
+        futures = [await self.producer.send(self.prefix + topic, payload, key=key.encode(),
+                                            headers=trace_headers(payload) or None)
                    for topic, key, payload in records]
         await asyncio.gather(*futures)
 

@@ -1,7 +1,10 @@
 """The embedded event log: the SQLite outbox table read in ``seq`` order by each consumer group.
 
 Publishing appends a row (fsynced before ``publish`` returns); a group's position is a row in
-``consumer_offsets``. Because SQLite has one writer at a time and ``seq`` is assigned inside
+``consumer_offsets``. Concurrent publishes are group-committed: while one append commits, the
+next ones queue, and the writer appends everything queued in one transaction (one fsync for many
+requests). Each ``publish`` returns only once the transaction holding its own event committed,
+and raises if that transaction failed, so a 202 still means "this lead is on disk". Because SQLite has one writer at a time and ``seq`` is assigned inside
 the write transaction, rows become visible in ``seq`` order, so a reader never skips a row that
 commits late. (That is not true on PostgreSQL, which is why distributed mode uses Kafka.)
 """
@@ -18,6 +21,7 @@ from leadrelay.shared.adapters.sql import schema as t
 from leadrelay.shared.adapters.sql.store import SqlStore, SqlUnitOfWork
 from leadrelay.shared.events import Envelope
 from leadrelay.shared.ports import BusUnavailable, Delivery, StoreUnavailable
+from leadrelay.shared.tracing import traced
 
 # Another process (a CLI import) may append to the file; nothing wakes us for that, so poll.
 _POLL_INTERVAL_S = 0.5
@@ -107,6 +111,8 @@ class LocalBus:
         self.store = store
         self.subscriptions: set[LocalSubscription] = set()
         store.commit_listeners.append(self._wake)
+        self._queued: list[tuple[Envelope, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def _wake(self, topics: set[str]) -> None:
         for subscription in self.subscriptions:
@@ -120,11 +126,35 @@ class LocalBus:
         return None
 
     async def publish(self, envelope: Envelope) -> None:
-        try:
-            async with self.store.transaction() as uow:
-                await uow.outbox.append_if_new(envelope.topic, envelope.key, envelope.to_bytes(), envelope.id)
-        except Exception as exc:  # the caller answers 503; it must not say "accepted"
-            raise BusUnavailable(str(exc)) from exc
+        envelope = traced(envelope)  # in the caller's context: its trace goes with the event
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Retrieved even when the caller went away, so a failed round is not logged as unhandled.
+        done.add_done_callback(lambda future: future.cancelled() or future.exception())
+        self._queued.append((envelope, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued())
+        # Shielded: a caller that goes away (a client disconnecting) must not cancel the write
+        # that other callers' events share.
+        await asyncio.shield(done)
+
+    async def _write_queued(self) -> None:
+        """Appends whatever is queued, one transaction per round, until nothing is: the events that
+        arrive while a round commits make the next round."""
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                async with self.store.transaction() as uow:
+                    for envelope, _ in batch:
+                        await uow.outbox.append_if_new(envelope.topic, envelope.key, envelope.to_bytes(),
+                                                       envelope.id)
+            except Exception as exc:  # every caller of this round answers 503; none may say "accepted"
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(BusUnavailable(str(exc)))
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     def subscribe(self, group: str, topics: Sequence[str]) -> LocalSubscription:
         subscription = LocalSubscription(self, group, topics)

@@ -92,7 +92,8 @@ class Expect(_Strict):
     team: str | None = None
     grade: Grade | None = None
     score: int | None = None
-    via: Literal["strategy", "credit", "backup", "queue"] | None = None
+    via: Literal["strategy", "credit", "backup", "queue", "hold", "pool"] | None = None
+    held_until: datetime | None = None  # held for the next shift until then (naive: the policy's zone)
 
     @field_validator("owner_in", "not_owner", mode="before")
     @classmethod
@@ -297,6 +298,11 @@ def _failures(expect: Expect, decision: RoutingDecision, scored: ScoreResult, po
         failures.append(f"score: expected {expect.score}, got {scored.score}")
     if expect.via is not None and decision.via != expect.via:
         failures.append(f"via: expected {expect.via}, got {decision.via}")
+    if expect.held_until is not None:
+        wanted = _moment(expect.held_until, policy)
+        if decision.held_until != wanted:
+            got = decision.held_until.astimezone(wanted.tzinfo).isoformat() if decision.held_until else "not held"
+            failures.append(f"held_until: expected {wanted.isoformat()}, got {got}")
     return failures
 
 

@@ -51,6 +51,7 @@ _SECTION_NAMES = {
     "business_hours": "Business hours",
     "sla": "SLA",
     "fallback": "Fallback",
+    "protection": "Protection period",
     "version": "Format version",
 }
 
@@ -107,16 +108,25 @@ def _keyed(kind: str, before: Mapping[str, Any], after: Mapping[str, Any], show:
     return lines
 
 
-def _accounts(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+def _accounts(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """Accounts as dumped: ``domain: owner`` (the short form) or ``name: {owner, domains, names}``."""
+    def owner(account: Any) -> Any:
+        return account.get("owner") if isinstance(account, Mapping) else account
+
+    def rest(account: Any) -> dict[str, Any]:
+        return {k: v for k, v in account.items() if k != "owner"} if isinstance(account, Mapping) else {}
+
     lines = []
-    for domain, owner in after.items():
-        if domain not in before:
-            lines.append(f"Named account {domain} added, owned by {owner}.")
-        elif before[domain] != owner:
-            lines.append(f"Named account {domain} moves from {before[domain]} to {owner}.")
-    for domain, owner in before.items():
-        if domain not in after:
-            lines.append(f"Named account {domain} removed (was owned by {owner}).")
+    for name, account in after.items():
+        if name not in before:
+            lines.append(f"Named account {name} added, owned by {owner(account)}.")
+            continue
+        if owner(before[name]) != owner(account):
+            lines.append(f"Named account {name} moves from {owner(before[name])} to {owner(account)}.")
+        lines += _field_changes(f"Named account {name}", rest(before[name]), rest(account))
+    for name, account in before.items():
+        if name not in after:
+            lines.append(f"Named account {name} removed (was owned by {owner(account)}).")
     return lines
 
 

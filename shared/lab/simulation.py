@@ -93,6 +93,12 @@ NO_RULE = "(no rule)"
 PROGRESS_EVERY = 2_000
 
 
+
+def held_label(via: str) -> str:
+    """Where a lead with no owner and no queue waits: held for the next shift (``after_hours:
+    hold``; the simulation does not replay its routing at shift start)."""
+    return "(held)" if via == "hold" else ""
+
 @dataclass(frozen=True, slots=True)
 class SimLead:
     """One lead to replay. ``facts`` are a lead's facts as intake and scoring build them
@@ -348,7 +354,7 @@ class _Replay:
             # Live, a person keeps the owner they had when a later lead of theirs is queued.
             owners[person] = owner
         if owner is None:
-            return f"[{outcome.queue or ''}]"
+            return f"[{outcome.queue or held_label(outcome.via)}]"
         self._assign(owner, outcome.eligible, grade, now)
         return owner
 
@@ -458,7 +464,7 @@ class _Replay:
             via[how] += leads
             grades[grade] += leads
             if owner is None:
-                unassigned[queue or ""] += leads
+                unassigned[queue or held_label(how)] += leads
             else:
                 received[owner] += leads
         assigned = sum(received.values())

@@ -6,6 +6,16 @@ conditions of ``when:`` clauses and the facts they read are ``conditions`` and `
 Everything here is pure: no I/O, no clock. Import from this package, not its modules.
 """
 
+from leadrelay.shared.policy.accounts import (  # noqa: F401
+    NAME_MATCH_AT,
+    Account,
+    AccountMatch,
+)
+from leadrelay.shared.policy.crm import (  # noqa: F401
+    CRMS,
+    CrmOwners,
+    RepCrm,
+)
 from leadrelay.shared.policy.document import (  # noqa: F401
     Policy,
     load_policy,
@@ -25,7 +35,11 @@ from leadrelay.shared.policy.people import (  # noqa: F401
     Team,
     Territory,
 )
+from leadrelay.shared.policy.protection import (  # noqa: F401
+    ProtectionPolicy,
+)
 from leadrelay.shared.policy.rules import (  # noqa: F401
+    AfterHours,
     Fallback,
     Pool,
     PoolPolicy,

@@ -20,18 +20,30 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 import yaml
 from pydantic import (
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
 
+from leadrelay.shared.policy.accounts import (
+    Account,
+    AccountIndex,
+    account_problems,
+    accounts_from_document,
+    accounts_to_document,
+    normalise_domain,
+)
+from leadrelay.shared.policy.crm import CRMS, CrmOwners
 from leadrelay.shared.policy.hours import BusinessHours, WorkingHours
 from leadrelay.shared.policy.people import ChatDestination, Manager, Rep, Team, Territory
-from leadrelay.shared.policy.rules import Fallback, PoolPolicy, RoutingRule
+from leadrelay.shared.policy.protection import ProtectionPolicy
+from leadrelay.shared.policy.rules import AfterHours, Fallback, PoolPolicy, RoutingRule
 from leadrelay.shared.policy.scoring import ScoringPolicy
 from leadrelay.shared.policy.sla import SlaPolicy
 from leadrelay.shared.policy.values import (
@@ -61,10 +73,13 @@ class Policy(Section):
     teams: tuple[Team, ...]
     managers: tuple[Manager, ...] = ()
     territories: dict[str, Territory] = {}
-    accounts: dict[str, str] = {}  # company domain -> owning rep
+    accounts: dict[str, Account] = {}  # named accounts: by domain, website or company name
     rules: tuple[RoutingRule, ...]
     fallback: Fallback = Fallback()
     pool: PoolPolicy = PoolPolicy()
+    after_hours: AfterHours = "backup"  # the default of every rule's after_hours
+    crm: CrmOwners = CrmOwners()  # who each rep is in the CRMs (reps[].crm says it per rep too)
+    protection: ProtectionPolicy | None = None  # 保护期: none unless the policy says
 
     @field_validator("version")
     @classmethod
@@ -75,10 +90,18 @@ class Policy(Section):
 
     @field_validator("accounts", mode="before")
     @classmethod
-    def _normalise_domains(cls, accounts: Any) -> Any:
-        if not isinstance(accounts, Mapping):
-            return accounts
-        return {normalise_domain(str(domain)): owner for domain, owner in accounts.items()}
+    def _short_forms(cls, accounts: Any) -> Any:
+        return accounts_from_document(accounts)
+
+    @field_validator("accounts")
+    @classmethod
+    def _one_owner_per_evidence(cls, accounts: dict[str, Account]) -> dict[str, Account]:
+        raise_problems(account_problems(accounts))
+        return accounts
+
+    @field_serializer("accounts")
+    def _as_written(self, accounts: dict[str, Account]) -> dict[str, Any]:
+        return accounts_to_document(accounts)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Policy:
@@ -129,22 +152,39 @@ class Policy(Section):
         """The rep's own shift, else the business hours (holidays included)."""
         return rep.working_hours or self.business_hours
 
+    def crm_owners(self, crm: str) -> dict[str, str]:
+        """Rep id -> the rep's user id in ``crm`` (``hubspot``, ``salesforce``): the reps' own
+        ``crm`` ids, overridden by the ``crm`` section's map; {} for a CRM the policy cannot name."""
+        if crm not in CRMS:
+            return {}
+        own = {rep.id: getattr(rep.crm, f"{crm}_owner_id") for rep in self.reps if rep.crm is not None}
+        return {**{rep: owner for rep, owner in own.items() if owner}, **getattr(self.crm, crm).owners}
+
     def account_owner(self, domain: str | None) -> str | None:
-        return self.accounts.get(normalise_domain(domain)) if domain else None
+        """The owner of the named account of a company domain (or website), if any."""
+        found = self.account_index.match(None, domain) if domain else None
+        return found.owner if found else None
+
+    @property
+    def account_domains(self) -> dict[str, str]:
+        """Every named account's domain -> its owner."""
+        return {domain: account.owner for account in self.accounts.values() for domain in account.domains}
+
+    @cached_property
+    def account_index(self) -> AccountIndex:
+        """The named accounts, ready to match leads against (worked out once per policy)."""
+        return AccountIndex(self.accounts)
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """A JSON Schema of the document, for editors (YAML language servers) and docs."""
         schema = cls.model_json_schema(mode="validation")
         schema["title"] = "Leadrelay routing policy"
+        # An account is written either as ``domain: rep`` or as ``name: {owner, domains, names}``.
+        accounts = schema["properties"]["accounts"]
+        accounts["additionalProperties"] = {"anyOf": [{"type": "string", "description": "the owning rep's id"},
+                                                      accounts["additionalProperties"]]}
         return schema
-
-
-def normalise_domain(domain: str) -> str:
-    """``WWW.Acme.com`` / ``@acme.com`` / ``https://acme.com/`` -> ``acme.com``."""
-    text = domain.strip().casefold()
-    text = re.sub(r"^[a-z]+://", "", text).split("/")[0].lstrip("@")
-    return text.removeprefix("www.")
 
 
 # --- cross-references --------------------------------------------------------------------------
@@ -230,8 +270,17 @@ def _reference_problems(policy: Policy | Mapping[str, Any]) -> list[tuple[str, s
     for position, person in _names(_field(_field(policy, "fallback"), "notify")):
         unknown(f"fallback.notify[{position}]", "manager", person, people)
     accounts = _field(policy, "accounts", {})
-    for domain, owner in accounts.items() if isinstance(accounts, Mapping) else ():
-        unknown(f"accounts.{normalise_domain(str(domain))}", "rep", owner, rep_ids)
+    for name, account in accounts.items() if isinstance(accounts, Mapping) else ():
+        if isinstance(account, str):
+            unknown(f"accounts.{normalise_domain(str(name))}", "rep", account, rep_ids)
+        else:
+            short = isinstance(account, Account) and account.short_form(name)
+            unknown(f"accounts.{name}" + ("" if short else ".owner"), "rep", _field(account, "owner"), rep_ids)
+    crm = _field(policy, "crm")
+    for name in ("hubspot", "salesforce"):
+        owners = _field(_field(crm, name), "owners", {})
+        for rep_id in owners if isinstance(owners, Mapping) else ():
+            unknown(f"crm.{name}.owners.{rep_id}", "rep", rep_id, rep_ids)
     return problems
 
 

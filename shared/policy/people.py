@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from leadrelay.shared.policy.crm import RepCrm
 from leadrelay.shared.policy.hours import WorkingHours
 from leadrelay.shared.policy.values import (
     ChatPlatform,
@@ -92,6 +93,7 @@ class Rep(Section):
     backup: str | None = None
     chat: ChatDestination | None = None
     email: str | None = Field(default=None, repr=False)
+    crm: RepCrm | None = None  # the rep's user ids in the CRMs the policy's ``crm`` section names
 
 
 class Team(Section):
@@ -103,6 +105,7 @@ class Team(Section):
 class Manager(Section):
     id: Identifier
     name: str | None = None
+    languages: Names = ()  # the first decides the language of their messages: zh…, else English
     chat: ChatDestination | None = None
     email: str | None = Field(default=None, repr=False)
 

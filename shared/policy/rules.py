@@ -30,6 +30,12 @@ from leadrelay.shared.policy.values import (
 
 # --- routing -----------------------------------------------------------------------------------
 
+# What happens to a lead that arrives when every rep covering it is off shift (not paused, not
+# out of office, not at capacity: off hours or a holiday). ``backup``: the reps' backups, else the
+# fallback queue (as when they are busy); ``hold``: the lead waits and is routed at the first
+# minute one of them comes on shift; ``pool``: straight to the team pool for anyone to claim.
+AfterHours = Literal["hold", "backup", "pool"]
+
 
 class Pool(Section):
     """Who a rule may pick from. Selectors combine with AND; an empty pool is every rep.
@@ -55,6 +61,8 @@ class RoutingRule(Section):
     then: PickStrategy | None = None
     tiers: dict[Grade, tuple[Seniority, ...]] | None = None  # value_tier: grade -> seniorities
     floor: Percentage | None = None  # performance_weighted: lowest conversion rate counted
+    # When everyone covering the lead is off shift: None follows the policy's ``after_hours``.
+    after_hours: AfterHours | None = None
 
     @model_validator(mode="after")
     def _options_fit_strategy(self) -> RoutingRule:

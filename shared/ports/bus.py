@@ -16,13 +16,15 @@ class BusUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Delivery:
-    """One message handed to a consumer. ``position`` is what committing it means to the bus."""
+    """One message handed to a consumer. ``position`` is what committing it means to the bus.
+    ``headers``: the record's headers on Kafka (the trace context, for one); none on the embedded log."""
 
     topic: str
     key: str
     payload: bytes
     partition: int
     offset: int
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class Subscription(Protocol):

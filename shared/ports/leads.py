@@ -59,8 +59,16 @@ class LeadRepository(Protocol):
 
     async def where(self, *, owner: str | None = None, owners: Sequence[str] | None = None,
                     source: str | None = None, state: str | None = None, queue: str | None = None,
-                    limit: int = 100) -> list[LeadRecord]:
-        """Newest first."""
+                    teams: Sequence[str | None] | None = None, limit: int = 100) -> list[LeadRecord]:
+        """Newest first. ``teams``: leads whose stored ``team`` is one of these (None in it: or no team)."""
+        ...
+
+    async def received_between(self, start: datetime, end: datetime, limit: int) -> list[LeadRecord]:
+        """Leads received in [start, end), oldest first (ties by id), at most ``limit`` of them."""
+        ...
+
+    async def of_persons(self, person_ids: Sequence[str], limit: int = 100) -> list[LeadRecord]:
+        """The leads of these people, newest first."""
         ...
 
     async def add_history(self, lead_id: str, kind: str, detail: dict[str, Any], at: datetime | None = None) -> None:

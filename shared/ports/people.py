@@ -22,3 +22,23 @@ class PersonRepository(Protocol):
         ...
 
     async def set_owner(self, person_id: str, owner: str | None) -> None: ...
+
+    async def keys_of(self, person_id: str) -> list[str]:
+        """The person's identity keys, sorted."""
+        ...
+
+    async def get_many(self, person_ids: Sequence[str]) -> dict[str, StoredPerson]:
+        """The people of these ids that exist (one query, not one per person)."""
+        ...
+
+    async def keys_of_many(self, person_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Each person's identity keys, sorted; a person without keys is left out."""
+        ...
+
+    async def move_keys(self, keys: Sequence[str], to_person_id: str) -> None:
+        """Links these keys to another person (a merge, or its undo)."""
+        ...
+
+    async def delete(self, person_id: str) -> None:
+        """Removes a person who has no keys and no leads left (merged into another)."""
+        ...

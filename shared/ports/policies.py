@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from leadrelay.shared.ports.records import PolicyVersionRecord
+
 if TYPE_CHECKING:
     from leadrelay.shared.policy import Policy
 
@@ -23,4 +25,8 @@ class PolicyRepository(Protocol):
 
     async def store(self, document: str, created_by: str | None = None) -> tuple[int, bool]:
         """Stores the document as a new version unless it equals the newest; (version, created)."""
+        ...
+
+    async def versions(self, limit: int = 100) -> list[PolicyVersionRecord]:
+        """The newest ``limit`` versions, newest first, without their documents."""
         ...

@@ -39,6 +39,7 @@ class IdempotencyRecord:
     body_hash: str
     lead_id: str
     created_at: datetime
+    answered_at: datetime | None = None  # None: reserved, its event not yet known to be in the log
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,16 @@ class LeadRecord:
     previous_owner: str | None
     recycled_at: datetime | None
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PolicyVersionRecord:
+    """One stored policy version, without its document."""
+
+    version: int
+    digest: str
+    created_at: datetime
+    created_by: str | None
 
 
 @dataclass(frozen=True)
@@ -165,3 +176,115 @@ class DeadLetterRecord:
     error: str
     created_at: datetime
     redriven_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """One entry of a lead's history that the funnel reads: its ``kind`` and when it happened."""
+
+    kind: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class LeadJourney:
+    """What the funnel report reads of one lead (``ReportRepository.funnel_leads``): how it is
+    grouped, and the history entries and SLA facts that place it in the funnel.
+
+    ``owner`` holds the lead now; ``previous_owner`` held it before (a lead recycled to the pool
+    has no owner and keeps its last one here); ``team`` is the team it belongs to (kept while it
+    waits in a queue or the pool); ``rule`` is the rule of its first routing decision (None: the
+    policy's fallback parked it); ``milestones`` are its history entries of the
+    ``FUNNEL_MILESTONES`` kinds, in the order they were written; ``first_touch_clock``: a
+    first-touch SLA clock was ever planned for it; ``first_touch_breached``: the escalate step of
+    one fired (what the scheduler records as "SLA breached")."""
+
+    lead_id: str
+    source: str
+    received_at: datetime
+    grade: str | None
+    owner: str | None
+    previous_owner: str | None
+    team: str | None
+    queue: str | None
+    policy_version: int | None
+    rule: str | None
+    milestones: tuple[Milestone, ...]
+    first_touch_clock: bool
+    first_touch_breached: bool
+
+
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    """A webhook subscription or a CRM connector (``target``). ``secret`` and ``previous_secret``
+    are sealed (``shared/secret_box.py``); the previous one still signs until ``secret_rotated_at``
+    plus the rotation's grace period."""
+
+    id: str
+    url: str
+    target: str
+    secret: str
+    previous_secret: str | None
+    secret_rotated_at: datetime | None
+    event_types: list[str]
+    config: dict[str, Any]
+    active: bool
+    created_at: datetime
+    removed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WebhookDeliveryRecord:
+    """One event for one subscription. States: pending, sending (leased until ``next_attempt_at``),
+    delivered, skipped, dead (out of attempts or refused for good; redrive makes it pending),
+    cancelled (its subscription was removed)."""
+
+    id: int
+    dedup_key: str
+    subscription_id: str
+    event_id: str
+    event_type: str
+    lead_id: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PersonMerge:
+    """One merge of people (fuzzy matching): what moved into ``person_id``, so it can be undone."""
+
+    merge_id: str
+    person_id: str  # the person kept
+    from_person_id: str | None  # the person merged into it; None when a new lead's keys joined it
+    lead_ids: list[str]
+    identity_keys: list[str]
+    person_before: dict[str, Any] | None  # person_id's record before the merge
+    kind: str  # auto | review
+    score: float | None
+    reasons: list[str]
+    merged_at: datetime
+    merged_by: str
+    undone_at: datetime | None = None
+    undone_by: str | None = None
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    """Two people who may be one, for a person to decide (merge, or keep apart)."""
+
+    pair_id: str
+    person_id: str
+    other_person_id: str
+    lead_id: str
+    score: float
+    reasons: list[str]
+    state: str  # open | merged | kept_apart
+    created_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None

@@ -8,14 +8,20 @@ from typing import Protocol
 
 from leadrelay.shared.ports.access import SourceRepository, TokenRepository
 from leadrelay.shared.ports.clocks import ClockRepository
+from leadrelay.shared.ports.crm_links import CrmLinkRepository
 from leadrelay.shared.ports.deliveries import DeliveryRepository
 from leadrelay.shared.ports.idempotency import IdempotencyRepository
 from leadrelay.shared.ports.inbox import Inbox
 from leadrelay.shared.ports.leads import LeadRepository
+from leadrelay.shared.ports.matches import MatchRepository
 from leadrelay.shared.ports.outbox import Outbox
 from leadrelay.shared.ports.people import PersonRepository
 from leadrelay.shared.ports.policies import PolicyRepository
+from leadrelay.shared.ports.privacy import PrivacyRepository
+from leadrelay.shared.ports.reports import ReportRepository
 from leadrelay.shared.ports.roster import RosterRepository
+from leadrelay.shared.ports.sessions import ConsoleSessionRepository
+from leadrelay.shared.ports.webhooks import SubscriptionRepository, WebhookDeliveryRepository
 
 
 class RetryLater(Exception):
@@ -46,10 +52,17 @@ class UnitOfWork(Transaction, Protocol):
     tokens: TokenRepository
     idempotency: IdempotencyRepository
     people: PersonRepository
+    matches: MatchRepository
     leads: LeadRepository
     roster: RosterRepository
     clocks: ClockRepository
     deliveries: DeliveryRepository
+    subscriptions: SubscriptionRepository
+    webhook_deliveries: WebhookDeliveryRepository
+    reports: ReportRepository
+    console_sessions: ConsoleSessionRepository
+    crm_links: CrmLinkRepository
+    privacy: PrivacyRepository
 
 
 class Store(Protocol):

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from fastapi import FastAPI
@@ -19,25 +21,40 @@ from fastapi import FastAPI
 from leadrelay.services.intake.api import intake_router
 from leadrelay.services.intake.lead_sync_api import lead_sync_router
 from leadrelay.services.notifier.handler import NotifierHandler
+from leadrelay.services.notifier.line import NotifierLine
 from leadrelay.services.notifier.sender import ChatSender
+from leadrelay.services.notifier.webhook_handler import WebhookFanout
+from leadrelay.services.notifier.webhook_sender import WebhookSender
+from leadrelay.services.notifier.webhooks_api import webhooks_router
 from leadrelay.services.router.api import admin_router, leads_router, work_router
 from leadrelay.services.router.chat_api import chat_actions_router
 from leadrelay.services.router.handler import RouterHandler
+from leadrelay.services.router.hubspot_api import hubspot_router
+from leadrelay.services.router.integrations_api import integrations_router
+from leadrelay.services.router.reports_api import reports_router
+from leadrelay.services.router.salesforce_api import salesforce_router
 from leadrelay.services.router.scheduler import SlaScheduler
+from leadrelay.services.scoring.api import people_router
 from leadrelay.services.scoring.handler import ScoringHandler
+from leadrelay.services.scoring.privacy_api import privacy_router
 from leadrelay.shared import topics
 from leadrelay.shared.adapters.local_bus import LocalBus
 from leadrelay.shared.adapters.sql.store import SqlStore
 from leadrelay.shared.clock import Clock, system_clock
-from leadrelay.shared.link_secret import link_settings
+from leadrelay.shared.link_secret import link_secret, link_settings
 from leadrelay.shared.metrics import Metrics
 from leadrelay.shared.policy import load_policy
 from leadrelay.shared.ports import Bus
 from leadrelay.shared.runtime import Runtime
+from leadrelay.shared.secret_box import SecretBox
 from leadrelay.shared.security import SOURCE_KEY_PREFIX, hash_secret, new_secret, visible_prefix
 from leadrelay.shared.settings import Settings
 from leadrelay.shared.shell.app import create_app
 from leadrelay.shared.shell.consumer import ConsumerRunner, ConsumerSpec
+from leadrelay.shared.shell.telemetry import otlp_tracer_provider, tracing_for
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +73,42 @@ def build_bus(settings: Settings, store: SqlStore) -> Bus:
     return KafkaBus(settings.kafka_bootstrap, partitions=settings.kafka_partitions, prefix=settings.topic_prefix)
 
 
-def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
-    """The one clock goes to the store and to every service: stored and compared times agree."""
+def build_runtime(settings: Settings, clock: Clock = system_clock, *, service: str = "leadrelay",
+                  tracer_provider: TracerProvider | None = None) -> Runtime:
+    """The one clock goes to the store and to every service: stored and compared times agree.
+    Spans go to ``tracer_provider``, else over OTLP as ``service`` when OTEL_EXPORTER_OTLP_ENDPOINT
+    is set (``telemetry``), else nowhere."""
     store = SqlStore(settings.sqlalchemy_url, clock=clock)
-    return Runtime(settings=settings, store=store, bus=build_bus(settings, store), metrics=Metrics(), clock=clock)
+    if tracer_provider is None:
+        tracer_provider = otlp_tracer_provider(service, os.environ)
+    tracer, flush_traces = tracing_for(tracer_provider)
+    return Runtime(settings=settings, store=store, bus=build_bus(settings, store), metrics=Metrics(), clock=clock,
+                   tracer=tracer, flush_traces=flush_traces)
 
 
 def build_app(runtime: Runtime) -> FastAPI:
-    return create_app(runtime, [intake_router(), lead_sync_router(), leads_router(), work_router(), admin_router(), chat_actions_router()])
+    # Imported here: the console's pages call this module's use cases (sources, policy).
+    from leadrelay.shared.shell.console import console_routers, install_console
+
+    app = create_app(runtime, [intake_router(), lead_sync_router(), people_router(), privacy_router(), leads_router(), work_router(), admin_router(), chat_actions_router(),
+                               reports_router(), webhooks_router(), integrations_router(), hubspot_router(), salesforce_router(),
+                               *console_routers()])
+    install_console(app)  # the console's "sign in first" redirect and its 403 pages
+    return app
 
 
-def consumer_specs(runtime: Runtime, wake_sender: Callable[[], None]) -> dict[str, ConsumerSpec]:
+def _nothing() -> None:
+    return None
+
+
+def consumer_specs(runtime: Runtime, wake_sender: Callable[[], None],
+                   wake_webhooks: Callable[[], None] = _nothing) -> dict[str, ConsumerSpec]:
     handlers = {
         "scoring": ScoringHandler(runtime.metrics, runtime.clock),
         "router": RouterHandler(runtime.metrics, runtime.clock),
-        "notifier": NotifierHandler(runtime.settings.base_url, wake_sender, link_settings(runtime.settings)),
+        # Chat messages and webhook deliveries: one group (``services/notifier/line.py``).
+        "notifier": NotifierLine(NotifierHandler(runtime.settings.base_url, wake_sender,
+                                                 link_settings(runtime.settings)), WebhookFanout(wake_webhooks)),
     }
     return {name: ConsumerSpec(name, topics.CONSUMERS[name], handler) for name, handler in handlers.items()}
 
@@ -101,6 +139,18 @@ async def create_source(runtime: Runtime, name: str, kind: str = "api", config: 
         elif not await uow.sources.reuse(name, kind, hash_secret(key), visible_prefix(key), config or {}):
             raise SourceExists(name)
     return key
+
+
+async def create_integration_source(runtime: Runtime, name: str) -> tuple[str, str]:
+    """An ``integration`` source (a CRM reporting activity, ``POST /v1/integrations/activity``):
+    returns its API key and its ``whsec_`` signing secret, both shown once (the secret is stored
+    sealed). Raises SourceExists."""
+    from leadrelay.services.router.integrations_api import INTEGRATION, SIGNING_SECRET
+    from leadrelay.shared.signed_webhooks import new_secret as new_signing_secret
+
+    signing_secret = new_signing_secret()
+    sealed = SecretBox(link_secret(runtime.settings)).seal(signing_secret)
+    return await create_source(runtime, name, INTEGRATION, {SIGNING_SECRET: sealed}), signing_secret
 
 
 async def rotate_source_key(runtime: Runtime, name: str) -> str | None:
@@ -138,17 +188,22 @@ async def run_services(runtime: Runtime, services: tuple[str, ...], stop: asynci
     await ensure_topics(runtime)
     sender = ChatSender(runtime.store, runtime.metrics, runtime.clock,
                         timeout_s=runtime.settings.notify_timeout_s,
-                        max_attempts=runtime.settings.notify_max_attempts)
-    specs = consumer_specs(runtime, sender.wake)
+                        max_attempts=runtime.settings.notify_max_attempts, tracer=runtime.tracer)
+    webhook_sender = WebhookSender(runtime.store, runtime.metrics, runtime.clock,
+                                   SecretBox(link_secret(runtime.settings)),
+                                   timeout_s=runtime.settings.webhook_timeout_s,
+                                   max_attempts=runtime.settings.webhook_max_attempts)
+    specs = consumer_specs(runtime, sender.wake, webhook_sender.wake)
     jobs: list[Awaitable[None]] = []
     for name in services:
         if name in specs:
             runner = ConsumerRunner(specs[name], runtime.bus, runtime.store, runtime.metrics,
                                     runtime.settings.consumer_max_retries,
-                                    runtime.settings.chaos_kill_before_offset_commit)
+                                    runtime.settings.chaos_kill_before_offset_commit, tracer=runtime.tracer)
             jobs.append(runner.run(stop))
         if name == "notifier":
             jobs.append(sender.run(stop))
+            jobs.append(webhook_sender.run(stop))
         if name == "router":
             jobs.append(SlaScheduler(runtime.store, runtime.metrics, runtime.clock).run(stop))
     # In distributed mode every service that writes the outbox also relays it (right after its
@@ -180,6 +235,7 @@ async def run_services(runtime: Runtime, services: tuple[str, ...], stop: asynci
     finally:
         await runtime.bus.stop()
         await runtime.store.dispose()
+        await asyncio.to_thread(runtime.flush_traces)  # the last spans, before the process ends
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

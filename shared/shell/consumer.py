@@ -21,11 +21,14 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanKind, Tracer
 from pydantic import ValidationError
 
 from leadrelay.shared import topics
+from leadrelay.shared.erasure import is_event_tombstone
 from leadrelay.shared.events import Contract, Envelope
 from leadrelay.shared.metrics import Metrics
 from leadrelay.shared.ports import (
@@ -38,6 +41,7 @@ from leadrelay.shared.ports import (
     StoreUnavailable,
     Subscription,
 )
+from leadrelay.shared.tracing import NO_TRACER, envelope_context, span
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +62,10 @@ class ConsumerSpec:
 
 class ConsumerRunner:
     def __init__(self, spec: ConsumerSpec, bus: Bus, store: Store, metrics: Metrics,
-                 max_retries: int = len(RETRY_DELAYS_S), kill_before_offset_commit: int = 0) -> None:
+                 max_retries: int = len(RETRY_DELAYS_S), kill_before_offset_commit: int = 0,
+                 tracer: Tracer = NO_TRACER) -> None:
         self.spec = spec
+        self.tracer = tracer
         self.bus = bus
         self.store = store
         self.metrics = metrics
@@ -113,6 +119,9 @@ class ConsumerRunner:
         self.lag_partitions = set(lag)
 
     async def process(self, delivery: Delivery) -> None:
+        if is_event_tombstone(delivery.payload):  # a person's erased data: nothing to handle, nothing wrong
+            self.metrics.duplicates_skipped.labels(self.spec.name).inc()
+            return
         # Validated once, here: the handler gets the typed payload.
         try:
             envelope = Envelope.from_bytes(delivery.payload)
@@ -128,7 +137,7 @@ class ConsumerRunner:
         while True:
             started = time.perf_counter()
             try:
-                handled = await self._handle_once(event, envelope)
+                handled = await self._handle_once(event, envelope, delivery.headers)
             except Exception as exc:
                 if isinstance(exc, StoreUnavailable | RetryLater):
                     log.warning("cannot handle the event yet; retrying", extra={
@@ -154,11 +163,25 @@ class ConsumerRunner:
                                                              "topic": delivery.topic, "offset": delivery.offset})
             return
 
-    async def _handle_once(self, event: Contract, envelope: Envelope) -> bool:
-        async with self.store.transaction() as uow:
-            if not await uow.inbox.mark_processed(self.spec.name, envelope.id):
-                return False
-            await self.spec.handle(event, envelope, uow)
+    async def _handle_once(self, event: Contract, envelope: Envelope,
+                           headers: Sequence[tuple[str, bytes]] = ()) -> bool:
+        # One span per attempt, a child of the span that emitted the event (a new trace when it
+        # came without one); the events the handler emits carry this span's context on.
+        with span(self.tracer, f"{self.spec.name}.handle", kind=SpanKind.CONSUMER,
+                  context=envelope_context(envelope, headers), lead_id=envelope.subject, event_id=envelope.id,
+                  event_type=envelope.type, extra={"messaging.operation.type": "process",
+                                                   "messaging.destination.name": envelope.topic,
+                                                   "messaging.consumer.group.name": self.spec.name}) as current:
+            async with self.store.transaction() as uow:
+                if not await uow.inbox.mark_processed(self.spec.name, envelope.id):
+                    current.set_attribute("leadrelay.duplicate", True)
+                    return False
+                # Erased since it was read (Kafka keeps its copy until retention): handling it
+                # would bring the person's data back.
+                if await uow.privacy.is_erased_event(envelope.id):
+                    current.set_attribute("leadrelay.erased", True)
+                    return True
+                await self.spec.handle(event, envelope, uow)
         return True
 
     async def _dead_letter(self, delivery: Delivery, event_id: str | None, error: str) -> None:

@@ -122,6 +122,19 @@ COMMON_PROBLEMS: dict[int, str] = {
     500: "An unexpected error (never intended: it is logged with the trace id).",
 }
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+# The one credential the API reads from ``Authorization: Bearer`` (``shared/web/deps.py``).
+BEARER_SCHEME: dict[str, Any] = {
+    "type": "http", "scheme": "bearer",
+    "description": "A lead source's API key (`lrs_…`, from `leadrelay sources add`): it posts leads and reads "
+                   "them one by one; an integration source's key reports CRM activity. Or a token (`lrt_…`, "
+                   "from `leadrelay tokens create`) with a role: `admin` (everything), `manager` (their teams' "
+                   "leads, the pool, reports) or `rep` (their own leads, their team's pool). An operation "
+                   "without this requirement takes no bearer credential: the platform webhooks are checked by "
+                   "their platform's signature or token (see each one), the one-click pages by their link's "
+                   "mac, and `/metrics`, `/healthz`, `/readyz` are open.",
+}
+BEARER = [{"bearer": []}]
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -138,6 +151,13 @@ def _calls(dependant: Any) -> set[Any]:
     for sub in dependant.dependencies:
         found |= _calls(sub)
     return found
+
+
+def route_authenticates(route: APIRoute) -> bool:
+    """Whether ``route`` reads the bearer credential through ``authenticate``."""
+    from leadrelay.shared.web.deps import authenticate
+
+    return authenticate in _calls(route.dependant)
 
 
 def route_problem_statuses(route: APIRoute) -> set[int]:
@@ -193,10 +213,14 @@ def add_problem_responses(document: dict[str, Any], routes: Iterable[BaseRoute])
             default_422 = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema")
             if default_422 == {"$ref": "#/components/schemas/HTTPValidationError"}:
                 del responses["422"]
+            # A route that checks a bearer credential itself declares it in ``openapi_extra``.
+            operation.setdefault("security", BEARER if route_authenticates(route) else [])
             for status in sorted(route_problem_statuses(route)):
                 entry = responses.setdefault(str(status), {"description": COMMON_PROBLEMS[status]})
                 entry.setdefault("content", {}).setdefault(PROBLEM_JSON, {"schema": _PROBLEM_REF})
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    components = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = BEARER_SCHEME
+    schemas = components.setdefault("schemas", {})
     schemas["Problem"] = inline_schema(ProblemDetails)
     if "HTTPValidationError" not in orjson.dumps(paths).decode():
         schemas.pop("HTTPValidationError", None)

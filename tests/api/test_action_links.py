@@ -82,6 +82,7 @@ async def test_the_button_acts_once_as_the_rep_and_says_so(desk: Pipeline, chat)
 
     done = await desk.client.post(links["Accept"])
     assert is_page(done, 200, "Accepted") and "Li Wei · Big Factory is yours." in done.text
+    assert f'<a href="/console/leads/{lead_id}">Open the lead in the console</a>' in done.text  # on to its page
     lead = await lead_as_admin(desk, lead_id)
     assert lead["status"] == "accepted" and not pending(lead, "handoff") and pending(lead, "first_touch")
     [entry] = [h for h in lead["history"] if h["kind"] == "accepted"]

@@ -37,6 +37,7 @@ BODY_ROUTES = [
     ("POST", "/v1/leads/some-lead/activity", DEFAULTS.max_body_bytes),
     ("POST", "/v1/reps/rep-a/credits", DEFAULTS.max_body_bytes),
     ("PUT", "/v1/policy", DEFAULTS.max_policy_body_bytes),
+    ("POST", "/v1/webhooks", DEFAULTS.max_body_bytes),
 ]
 # Routes that take no body, and a path that is no route: a body sent to them is never read.
 NO_BODY_ROUTES = [("POST", "/v1/pool/some-lead/claim"), ("POST", "/v1/no-such-route"), ("GET", "/v1/me/leads")]

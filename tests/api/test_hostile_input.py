@@ -59,6 +59,9 @@ async def platforms(embedded: Pipeline) -> Pipeline:
         "app_secret": APP_SECRET, "verify_token": "verify-me", "page_token": "page-token-1",
         "graph_url": "http://127.0.0.1:9/unused"})  # nothing here may reach the Graph API
     await create_source(embedded.runtime, "google", "google_ads", {"google_key": GOOGLE_KEY})
+    await create_source(embedded.runtime, "linkedin", "linkedin", {
+        "client_secret": APP_SECRET, "access_token": "unused", "api_url": "http://127.0.0.1:9/unused"})
+    await create_source(embedded.runtime, "tiktok", "tiktok", {"client_secret": APP_SECRET})
     return embedded
 
 
@@ -288,6 +291,13 @@ JSON_ROUTES = [
     ("POST", "/v1/leads/{lead_id}/activity", {"action": "accepted"}, "admin"),
     ("POST", "/v1/reps/{rep_id}/credits", {"delta": 1, "reason": "a no-show"}, "admin"),
     ("PUT", "/v1/policy", {"document": "version: 1"}, "admin"),
+    ("POST", "/v1/webhooks", {"url": "https://crm.example.com/hooks", "events": ["lead.assigned"]}, "admin"),
+    ("POST", "/v1/integrations/activity", {"lead_id": "no-such-lead", "action": "contacted"}, None),
+    # A withdrawn response and a non-lead event: signed, read, and nothing fetched or stored.
+    ("POST", "/v1/sources/linkedin/webhook", {"type": "LEAD_ACTION", "leadAction": "DELETED",
+                                              "leadGenFormResponse": "urn:li:leadGenFormResponse:x"}, "linkedin"),
+    ("POST", "/v1/sources/tiktok/webhook", {"event": "video.publish", "content": "{}"}, "tiktok"),
+    ("POST", "/v1/people/search", {"email": "nobody@example.com"}, "admin"),
 ]
 
 
@@ -299,6 +309,12 @@ async def json_route_request(pipeline: Pipeline, method: str, path: str, body: A
         headers.update(bearer(pipeline.source_key))
     elif who == "meta":
         headers.update(signed(raw, content_type))
+    elif who == "linkedin":
+        headers["X-LI-Signature"] = hmac.new(APP_SECRET.encode(), b"hmacsha256=" + raw, hashlib.sha256).hexdigest()
+    elif who == "tiktok":
+        stamp = str(int(pipeline.runtime.clock().timestamp()))
+        digest = hmac.new(APP_SECRET.encode(), stamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        headers["TikTok-Signature"] = f"t={stamp},s={digest}"
     elif who == "admin":
         headers.update(bearer(await pipeline.token("admin")))
     return await pipeline.client.request(method, path.format(lead_id="no-such-lead", rep_id="rep-a"), content=raw, headers=headers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from leadrelay.services.intake.validation import LeadIn, parse_lead, to_contact
@@ -108,3 +110,39 @@ async def test_the_answers_sent_match_the_documented_problem(embedded):
         problem = response.json()
         assert set(problem) <= set(ProblemDetails.model_fields), problem
         assert ProblemDetails.model_validate(problem).status == status
+
+
+async def test_the_bearer_credential_is_a_security_scheme_required_exactly_where_a_route_reads_it(embedded):
+    document = (await embedded.client.get("/openapi.json")).json()
+    scheme = document["components"]["securitySchemes"]["bearer"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    assert "lrs_" in scheme["description"] and "lrt_" in scheme["description"]
+    operations = {(method.upper(), path): operation for path, item in document["paths"].items()
+                  for method, operation in item.items()}
+    assert all("security" in operation for operation in operations.values())
+    for credentialed in [("POST", "/v1/leads"), ("GET", "/v1/pool"), ("PUT", "/v1/policy"),
+                         ("GET", "/v1/reports/funnel"), ("POST", "/v1/integrations/activity")]:
+        assert operations[credentialed]["security"] == [{"bearer": []}], credentialed
+    # Checked otherwise (a platform's signature or token, a link's mac) or open: no bearer.
+    for open_ in [("POST", "/v1/sources/meta/webhook"), ("POST", "/v1/sources/google-ads/webhook"),
+                  ("POST", "/v1/sources/linkedin/webhook"), ("POST", "/v1/sources/tiktok/webhook"),
+                  ("POST", "/v1/chat/slack/actions"), ("POST", "/v1/crm/hubspot/webhook"),
+                  ("GET", "/v1/act/{token}"), ("GET", "/metrics"), ("GET", "/healthz"), ("GET", "/readyz")]:
+        assert operations[open_]["security"] == [], open_
+    # What the document says is what the app does: a bearer operation refuses a call without one,
+    # and an open one does not ask for it.
+    assert (await embedded.client.get("/v1/pool")).status_code == 401
+    assert (await embedded.client.get("/healthz")).status_code == 200
+
+
+async def test_every_operation_requiring_the_bearer_scheme_refuses_a_call_without_it(embedded):
+    document = (await embedded.client.get("/openapi.json")).json()
+    secured = [(method.upper(), path) for path, item in document["paths"].items()
+               for method, operation in item.items() if operation["security"] == [{"bearer": []}]]
+    assert len(secured) > 20
+    for method, path in secured:
+        # Path values of the documented types (a uuid, an integer), so the route is reached.
+        url = re.sub(r"\{[^}]+\}", "1", path.replace("{person_id}", "4c5e8f0a-5b7d-4f54-9f0f-0d7e6f1c2b3a"))
+        response = await embedded.client.request(method, url, json={})
+        assert response.status_code == 401, (method, path, response.status_code)
+        assert response.headers["www-authenticate"] == "Bearer"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,27 @@ async def test_two_reps_claiming_one_pool_lead_at_once_make_exactly_one_winner(w
     assert sorted(a.status_code for a in answers) == [200, 409]
     winner = claimants[[a.status_code for a in answers].index(200)]
     assert (await work.wait_for(lead["lead_id"]))["owner"] == winner
+
+
+async def test_a_teams_pool_lists_its_own_lead_behind_more_than_a_window_of_other_teams_leads(
+        work: Pipeline, clock: FakeClock):
+    """The store narrows the pool to the caller's team: other teams' newer leads, more than the
+    1,000 the pool once read before filtering by team, do not hide a team's own."""
+    from tests.contract.store.values import new_lead as stored_lead
+
+    async with work.runtime.store.transaction() as uow:
+        await uow.leads.insert(**stored_lead("ours", received_at=clock.now - timedelta(hours=1), state="pool",
+                                             team="smb", queue="pool"))
+        for n in range(1001):
+            await uow.leads.insert(**stored_lead(f"theirs-{n}", received_at=clock.now - timedelta(seconds=n),
+                                                 state="pool", team="enterprise", queue="pool"))
+    rep = await work.token("rep", "rep-c")
+    response = await work.client.get("/v1/pool", headers=bearer(rep))
+    assert response.status_code == 200
+    assert [item["lead_id"] for item in response.json()["leads"]] == ["ours"]
+    admin = await work.token("admin")
+    everything = (await work.client.get("/v1/pool?limit=5", headers=bearer(admin))).json()["leads"]
+    assert [item["lead_id"] for item in everything] == [f"theirs-{n}" for n in range(5)]
 
 
 async def test_the_previous_owner_cannot_reclaim_during_the_cooldown(work: Pipeline, clock: FakeClock):

@@ -48,7 +48,7 @@ async def test_the_owner_reads_who_why_the_deadline_the_lead_id_and_its_link(clo
     for fact in ("Job title: CTO", "Score: 65 · hot", "Why: senior-title +40, big-company +25",
                  "Phone: +8613800138000", "Email: li.wei@bigfactory.cn", f"Lead ID: {lead_id}"):
         assert fact in lines
-    assert f"Open in Leadrelay: http://leadrelay.test/v1/leads/{lead_id}" in lines
+    assert f"Open in Leadrelay: http://leadrelay.test/console/leads/{lead_id}" in lines
 
     lead = await notified(pipeline, lead_id)
     kinds = [h["kind"] for h in lead["history"]]

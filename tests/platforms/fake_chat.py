@@ -212,6 +212,16 @@ class FakeChat:
             for _ in range(count):
                 self._injected[platform].append(_Injected(status, raw, dict(headers or {}), delay))
 
+    def pending_failures(self, platform: str) -> int:
+        """How many injected answers (``fail_next``) are still waiting for a request."""
+        with self._lock:
+            return len(self._injected[platform])
+
+    def clear_failures(self, platform: str) -> None:
+        """Drops the injected answers no request has taken yet: the platform is healthy again."""
+        with self._lock:
+            self._injected[platform].clear()
+
     def messages(self, platform: str | None = None, token: str | None = None) -> list[Received]:
         with self._lock:
             return [m for m in self.received if platform in (None, m.platform) and token in (None, m.token)]

@@ -236,7 +236,7 @@ async def test_a_rep_accepts_then_marks_contacted_from_the_message_by_link_and_t
         message = await message_for(chat, platform, lead_id, "rep-x")
         links = buttons(platform, message.payload)
         assert {"Accept", "Contacted", "Not mine"} <= set(links), links
-        assert re.search(r"/v1/leads/" + lead_id, json.dumps(message.payload))  # Open, as before
+        assert re.search(r"/console/leads/" + lead_id, json.dumps(message.payload))  # Open: the console page
 
         for label, status in (("Accept", "accepted"), ("Contacted", "contacted")):
             path = path_of(links[label])

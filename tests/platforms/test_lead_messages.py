@@ -55,7 +55,7 @@ def test_the_reps_message_is_delivered_with_its_deadline_id_and_link(fake_chat: 
     shown = json.dumps(fake_chat.messages(platform)[0].payload, ensure_ascii=False)
     deadline, link_text = EXPECTED[language]
     assert deadline in shown and link_text in shown
-    assert LEAD.lead_id in shown and f"https://leadrelay.example/v1/leads/{LEAD.lead_id}" in shown
+    assert LEAD.lead_id in shown and f"https://leadrelay.example/console/leads/{LEAD.lead_id}" in shown
 
 
 def test_the_demo_chat_sink_prints_the_title_once_and_the_link() -> None:
@@ -66,4 +66,4 @@ def test_the_demo_chat_sink_prints_the_title_once_and_the_link() -> None:
     printed = console.export_text()
     assert printed.count(message.title) == 1  # `text`, Slack's notification fallback, is not printed again
     assert "First touch by 02:15 (UTC), 15 min." in printed  # a reader with no zone: UTC
-    assert f"[open] Open in Leadrelay: https://leadrelay.example/v1/leads/{LEAD.lead_id}" in printed
+    assert f"[open] Open in Leadrelay: https://leadrelay.example/console/leads/{LEAD.lead_id}" in printed

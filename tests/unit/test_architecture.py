@@ -21,23 +21,32 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 IO_LIBRARIES = {"sqlalchemy", "aiokafka", "httpx", "fastapi", "starlette", "asyncpg", "aiosqlite", "uvicorn",
-                "alembic", "prometheus_client", "requests", "socket", "sqlite3", "subprocess", "typer", "rich"}
+                "alembic", "prometheus_client", "requests", "socket", "sqlite3", "subprocess", "typer", "rich",
+                # Traces are the handlers', the shell's and the adapters' business, never the pure domain's.
+                "opentelemetry"}
 PURE_MODULES = [
     "leadrelay.shared.policy", "leadrelay.shared.policy.values", "leadrelay.shared.policy.hours",
     "leadrelay.shared.policy.people", "leadrelay.shared.policy.scoring", "leadrelay.shared.policy.sla",
     "leadrelay.shared.policy.rules", "leadrelay.shared.policy.document", "leadrelay.shared.policy.conditions",
     "leadrelay.shared.policy.facts", "leadrelay.shared.identity", "leadrelay.shared.events",
-    "leadrelay.shared.action_links", "leadrelay.services.router.slack_interactions",
+    "leadrelay.shared.policy.accounts", "leadrelay.shared.policy.protection", "leadrelay.shared.companies",
+    "leadrelay.services.router.protection",
+    "leadrelay.shared.action_links", "leadrelay.shared.erasure", "leadrelay.services.router.slack_interactions",
     "leadrelay.services.router.action_pages", "leadrelay.services.intake.field_names",
     "leadrelay.services.intake.lead_sync",
     "leadrelay.services.scoring.scoring", "leadrelay.services.scoring.dedup",
     "leadrelay.services.router.routing", "leadrelay.services.router.strategies",
     "leadrelay.services.router.availability", "leadrelay.services.router.business_hours",
-    "leadrelay.services.router.sla", "leadrelay.services.router.clocks",
+    "leadrelay.services.router.sla", "leadrelay.services.router.clocks", "leadrelay.services.router.funnel",
     "leadrelay.services.notifier.messages", "leadrelay.services.notifier.platforms",
     "leadrelay.services.notifier.platforms.slack", "leadrelay.services.notifier.platforms.teams",
     "leadrelay.services.notifier.platforms.feishu", "leadrelay.services.notifier.platforms.dingtalk",
     "leadrelay.services.notifier.platforms.wecom",
+    "leadrelay.services.notifier.targets", "leadrelay.services.notifier.targets.webhook",
+    "leadrelay.services.notifier.webhook_events", "leadrelay.shared.signed_webhooks",
+    "leadrelay.shared.policy.crm", "leadrelay.services.notifier.targets.crm",
+    "leadrelay.services.notifier.targets.hubspot", "leadrelay.services.notifier.targets.salesforce",
+    "leadrelay.services.router.hubspot_webhooks", "leadrelay.services.router.salesforce_outbound",
     "leadrelay.shared.lab.simulation", "leadrelay.shared.lab.cases", "leadrelay.shared.lab.diff",
     "leadrelay.shared.lab.demo_leads",
 ]

@@ -7,13 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leadrelay.services.scoring.dedup import (
-    POSSIBLE_DUPLICATE_THRESHOLD,
-    MergeResult,
-    PersonRecord,
-    looks_like_same_person,
-    merge_person,
-)
+from leadrelay.services.scoring.dedup import MergeResult, PersonRecord, merge_person
 from leadrelay.shared.events import LeadContact
 from leadrelay.shared.identity import identity_key
 from leadrelay.shared.identity import identity_keys as candidate_keys
@@ -201,25 +195,3 @@ def test_merging_never_loses_a_key_or_blanks_a_field_the_lead_leaves_empty(
         assert len(set(person.identity_keys)) == len(person.identity_keys)
         for name in ("name", "title", "city"):
             assert getattr(existing, name) is None or getattr(person, name) is not None
-
-
-# --- possible duplicates -------------------------------------------------------------------
-
-
-def test_the_same_name_in_another_order_at_the_same_company_looks_like_the_same_person() -> None:
-    score = looks_like_same_person(known_person(), LeadContact(name="wei li", company="ACME"))
-    assert score >= POSSIBLE_DUPLICATE_THRESHOLD
-
-
-def test_a_different_person_at_the_same_company_does_not() -> None:
-    score = looks_like_same_person(known_person(), LeadContact(name="Ann Lee", company="Acme"))
-    assert score < POSSIBLE_DUPLICATE_THRESHOLD
-
-
-def test_without_a_name_on_both_sides_nothing_looks_alike() -> None:
-    assert looks_like_same_person(known_person(), LeadContact(company="Acme")) == 0.0
-    assert looks_like_same_person(known_person(name=None), LeadContact(name="Li Wei")) == 0.0
-
-
-def test_a_missing_company_leaves_the_name_to_decide() -> None:
-    assert looks_like_same_person(known_person(company=None), LeadContact(name="Li Wei")) == 1.0

@@ -331,7 +331,7 @@ async def test_each_reader_gets_one_delivery_on_their_platform_keyed_by_event_an
     owner, manager = (message_from_json(d.message) for d in deliveries)
     assert owner.title == "New hot lead: Li Wei (Big Factory)"
     assert owner.text == "First touch by 10:15 (Asia/Shanghai), 15 min."
-    assert owner.url == "https://lr.example/v1/leads/lead-1"
+    assert owner.url == "https://lr.example/console/leads/lead-1"
     assert manager.text.splitlines()[0] == "Owner: rep-a."
     assert wakes.count == 1
 

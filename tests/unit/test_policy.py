@@ -361,7 +361,8 @@ def test_lookups_answer_by_id() -> None:
 
 def test_account_domains_are_normalised() -> None:
     policy = policy_from_dict(with_(accounts={"https://WWW.Acme.com/": "rep-a", "@globex.cn": "rep-b"}))
-    assert policy.accounts == {"acme.com": "rep-a", "globex.cn": "rep-b"}
+    assert policy.account_domains == {"acme.com": "rep-a", "globex.cn": "rep-b"}
+    assert policy.model_dump(mode="json")["accounts"] == {"acme.com": "rep-a", "globex.cn": "rep-b"}
     assert policy.account_owner("ACME.com") == "rep-a"
     assert policy.account_owner("initech.com") is None
 

@@ -147,3 +147,24 @@ cases:
 def test_norway_stays_a_country_code_in_a_cases_file() -> None:
     cases = load_cases("cases:\n  - {name: n, lead: {country: NO}, expect: {}}\n")
     assert cases.cases[0].lead.country == "NO"
+
+
+def test_a_case_can_expect_a_lead_held_for_the_next_shift() -> None:
+    text = (ROOT / "shared" / "example_policy.yaml").read_text() + "\nafter_hours: hold\n"
+    cases = load_cases("""
+cases:
+  - name: on a Saturday evening the account owner's lead waits for Monday morning
+    at: 2026-06-06T20:15
+    lead: {email: purchasing@haier-example.com, country: CN, region: Shandong, source: web}
+    expect: {rule: named-account, via: hold, held_until: 2026-06-08T09:00}
+  - name: the wrong hour reads as a failure
+    at: 2026-06-06T20:15
+    lead: {email: purchasing@haier-example.com, country: CN, region: Shandong, source: web}
+    expect: {held_until: 2026-06-08T10:00}
+""")
+    held, wrong = run_cases(load_policy(text), cases)
+    assert held.passed, held.failures
+    assert held.decision is not None
+    assert held.decision.summary == ("held until Mon 09:00 Asia/Shanghai: rep-li (owner of the account "
+                                     "haier-example.com) is off shift")
+    assert wrong.failures == ["held_until: expected 2026-06-08T10:00:00+08:00, got 2026-06-08T09:00:00+08:00"]

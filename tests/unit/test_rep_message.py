@@ -45,7 +45,7 @@ def test_the_owner_reads_who_why_the_deadline_the_lead_id_and_the_link():
     assert facts["Why"] == "senior-title +40, referral +30, big-company +25"  # the top three, largest first
     assert facts["Phone"] == "+8613800138000" and facts["Email"] == "li.wei@bigfactory.cn"
     assert facts["Lead ID"] == LEAD.lead_id and facts["Location"] == "Suzhou, CN"
-    assert message.url == f"https://lr.example/v1/leads/{LEAD.lead_id}"
+    assert message.url == f"https://lr.example/console/leads/{LEAD.lead_id}"
     assert message.link_text == "Open in Leadrelay"
     # The title is said once: not again as a fact, nor in the text.
     assert not any("Li Wei" in value for _, value in message.facts) and "Li Wei" not in message.text

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-KINDS = frozenset({"assigned", "reminder", "escalation", "reassigned", "recycled", "fallback"})
+KINDS = frozenset({"assigned", "reminder", "escalation", "reassigned", "recycled", "fallback", "held", "not_mine",
+                   "collision"})
 PLATFORMS = ("slack", "teams", "feishu", "dingtalk", "wecom")
 
 # A notification is read on a phone; beyond this many facts nobody reads on, and the

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 
 from leadrelay.shared.adapters.sql import schema as t
 from leadrelay.shared.adapters.sql.transaction import SqlTransaction, record, record_or_none
@@ -110,4 +110,20 @@ class SqlIdempotency:
     async def remember(self, source: str, key: str, body_hash: str, lead_id: str) -> bool:
         result = await self.tx.conn.execute(self.tx.insert_ignore(t.idempotency_keys).values(
             source=source, key=key, body_hash=body_hash, lead_id=lead_id, created_at=self.tx.clock()))
+        return result.rowcount == 1
+
+    def _reservation(self, source: str, key: str, body_hash: str) -> Any:
+        c = t.idempotency_keys.c
+        return (c.source == source) & (c.key == key) & (c.body_hash == body_hash)
+
+    async def answered(self, source: str, key: str, body_hash: str) -> bool:
+        c = t.idempotency_keys.c
+        result = await self.tx.conn.execute(update(t.idempotency_keys).where(
+            self._reservation(source, key, body_hash)).values(
+                answered_at=func.coalesce(c.answered_at, literal(self.tx.clock(), c.answered_at.type))))
+        return result.rowcount == 1
+
+    async def forget(self, source: str, key: str, body_hash: str) -> bool:
+        result = await self.tx.conn.execute(delete(t.idempotency_keys).where(
+            self._reservation(source, key, body_hash), t.idempotency_keys.c.answered_at.is_(None)))
         return result.rowcount == 1

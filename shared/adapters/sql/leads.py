@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Unpack
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from leadrelay.shared.adapters.sql import schema as t
 from leadrelay.shared.adapters.sql.transaction import SqlTransaction, record, record_or_none
@@ -38,7 +38,7 @@ class SqlLeads:
 
     async def where(self, *, owner: str | None = None, owners: Sequence[str] | None = None,
                     source: str | None = None, state: str | None = None, queue: str | None = None,
-                    limit: int = 100) -> list[LeadRecord]:
+                    teams: Sequence[str | None] | None = None, limit: int = 100) -> list[LeadRecord]:
         query = select(t.leads).order_by(t.leads.c.received_at.desc()).limit(limit)
         if owner is not None:
             query = query.where(t.leads.c.owner == owner)
@@ -50,6 +50,22 @@ class SqlLeads:
             query = query.where(t.leads.c.state == state)
         if queue is not None:
             query = query.where(t.leads.c.queue == queue)
+        if teams is not None:
+            named = [team for team in teams if team is not None]
+            of_teams = t.leads.c.team.in_(named)
+            query = query.where(or_(of_teams, t.leads.c.team.is_(None)) if None in teams else of_teams)
+        return [record(LeadRecord, row) for row in await self.tx.conn.execute(query)]
+
+    async def received_between(self, start: datetime, end: datetime, limit: int) -> list[LeadRecord]:
+        query = (select(t.leads).where(t.leads.c.received_at >= start, t.leads.c.received_at < end)
+                 .order_by(t.leads.c.received_at, t.leads.c.lead_id).limit(limit))
+        return [record(LeadRecord, row) for row in await self.tx.conn.execute(query)]
+
+    async def of_persons(self, person_ids: Sequence[str], limit: int = 100) -> list[LeadRecord]:
+        if not person_ids:
+            return []
+        query = (select(t.leads).where(t.leads.c.person_id.in_(sorted(set(person_ids))))
+                 .order_by(t.leads.c.received_at.desc(), t.leads.c.lead_id).limit(limit))
         return [record(LeadRecord, row) for row in await self.tx.conn.execute(query)]
 
     async def add_history(self, lead_id: str, kind: str, detail: dict[str, Any], at: datetime | None = None) -> None:

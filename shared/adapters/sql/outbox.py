@@ -10,6 +10,7 @@ from leadrelay.shared.adapters.sql import schema as t
 from leadrelay.shared.adapters.sql.transaction import SqlTransaction, record
 from leadrelay.shared.events import Envelope
 from leadrelay.shared.ports import DeadLetterRecord
+from leadrelay.shared.tracing import traced
 
 
 class SqlOutbox:
@@ -17,10 +18,12 @@ class SqlOutbox:
         self.tx = tx
 
     async def emit(self, envelope: Envelope) -> None:
+        envelope = traced(envelope)  # the handler's span: the next hop is its child
         await self.emit_raw(envelope.topic, envelope.key, envelope.to_bytes(), envelope.id)
 
     async def emit_many(self, envelopes: Sequence[Envelope]) -> None:
         if envelopes:
+            envelopes = [traced(e) for e in envelopes]
             now = self.tx.clock()
             await self.tx.conn.execute(insert(t.outbox), [
                 {"event_id": e.id, "topic": e.topic, "key": e.key, "payload": e.to_bytes(), "created_at": now}

@@ -7,8 +7,9 @@ import hashlib
 from sqlalchemy import func, insert, select
 
 from leadrelay.shared.adapters.sql import schema as t
-from leadrelay.shared.adapters.sql.transaction import SqlTransaction
+from leadrelay.shared.adapters.sql.transaction import SqlTransaction, record
 from leadrelay.shared.policy import Policy, load_policy
+from leadrelay.shared.ports import PolicyVersionRecord
 
 
 class PolicyCache:
@@ -66,3 +67,8 @@ class SqlPolicies:
         await self.tx.conn.execute(insert(t.policies).values(
             version=version, document=document, digest=digest, created_at=self.tx.clock(), created_by=created_by))
         return version, True
+
+    async def versions(self, limit: int = 100) -> list[PolicyVersionRecord]:
+        query = (select(t.policies.c.version, t.policies.c.digest, t.policies.c.created_at, t.policies.c.created_by)
+                 .order_by(t.policies.c.version.desc()).limit(limit))
+        return [record(PolicyVersionRecord, row) for row in await self.tx.conn.execute(query)]

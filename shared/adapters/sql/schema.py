@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -132,6 +133,27 @@ spent_nonces = Table(
     Column("spent_at", TS, nullable=False),
 )
 
+# The web console's sign-in sessions (shared/ports/sessions.py): the cookie's hash, the token's.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, index=True),
+    Column("lang", String(8)),
+    Column("created_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False, index=True),
+)
+
+# Which lead a CRM record stands for (shared/ports/crm_links.py), from the connectors' writes.
+crm_links = Table(
+    "crm_links",
+    metadata,
+    Column("crm", String(40), primary_key=True),
+    Column("record_id", String(100), primary_key=True),
+    Column("lead_id", String(64), nullable=False),
+    Column("linked_at", TS, nullable=False),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
@@ -140,6 +162,7 @@ idempotency_keys = Table(
     Column("body_hash", String(64), nullable=False),
     Column("lead_id", String(64), nullable=False),
     Column("created_at", TS, nullable=False),
+    Column("answered_at", TS),  # null: reserved, its event not yet known to be in the log
 )
 
 policies = Table(
@@ -198,6 +221,7 @@ leads = Table(
     Column("updated_at", TS, nullable=False),
 )
 Index("ix_leads_state", leads.c.state)
+Index("ix_leads_received_at", leads.c.received_at)  # the funnel report reads a received_at window
 
 pool_claims = Table(
     "pool_claims",
@@ -288,6 +312,47 @@ deliveries = Table(
 )
 Index("ix_deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
 
+# Webhook subscriptions and CRM connectors (``target``): secrets sealed (shared/secret_box.py).
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("target", String(30), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text),
+    Column("secret_rotated_at", TS),
+    Column("event_types", JSON, nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("removed_at", TS),
+)
+
+# Webhook deliveries: the same leased, retrying HTTP outbox as chat deliveries, one row per event
+# and subscription; a lead's rows for one subscription are sent in ``id`` order.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("dedup_key", String(200), nullable=False, unique=True),
+    Column("subscription_id", String(40), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("lead_id", String(64), nullable=False, index=True),
+    Column("occurred_at", TS, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", TS, nullable=False),
+    Column("delivered_at", TS),
+)
+Index("ix_webhook_deliveries_due", webhook_deliveries.c.state, webhook_deliveries.c.next_attempt_at)
+Index("ix_webhook_deliveries_order", webhook_deliveries.c.subscription_id, webhook_deliveries.c.lead_id,
+      webhook_deliveries.c.id)
+
 # Durable SLA clocks: one row per ladder step; any router replica claims due rows.
 sla_clocks = Table(
     "sla_clocks",
@@ -303,3 +368,48 @@ sla_clocks = Table(
     Column("fired_at", TS),
 )
 Index("ix_sla_due", sla_clocks.c.state, sla_clocks.c.due_at)
+
+# Fuzzy matching (services/scoring/matching.py): blocking keys that find a person by name (and
+# company), every merge with what it moved (so it can be undone), and the pairs a person reviews.
+person_match_keys = Table(
+    "person_match_keys",
+    metadata,
+    Column("match_key", String(40), primary_key=True),
+    Column("person_id", String(64), primary_key=True),
+    Column("seen_at", TS, nullable=False),
+)
+Index("ix_person_match_keys_person", person_match_keys.c.person_id)
+
+person_merges = Table(
+    "person_merges",
+    metadata,
+    Column("merge_id", String(64), primary_key=True),
+    Column("person_id", String(64), nullable=False, index=True),  # the person kept
+    Column("from_person_id", String(64)),  # the person merged into it (None: a new lead's own keys)
+    Column("lead_ids", JSON, nullable=False),  # the leads that moved to person_id
+    Column("identity_keys", JSON, nullable=False),  # the keys that moved to person_id
+    Column("person_before", JSON),  # person_id's record before (restored on undo when nothing came after)
+    Column("kind", String(20), nullable=False),  # auto | review
+    Column("score", JSON),
+    Column("reasons", JSON, nullable=False),
+    Column("merged_at", TS, nullable=False),
+    Column("merged_by", String(100), nullable=False),
+    Column("undone_at", TS),
+    Column("undone_by", String(100)),
+)
+
+duplicate_pairs = Table(
+    "duplicate_pairs",
+    metadata,
+    Column("pair_id", String(64), primary_key=True),
+    Column("person_id", String(64), nullable=False, index=True),  # known before
+    Column("other_person_id", String(64), nullable=False, index=True),  # the new lead's person
+    Column("lead_id", String(64), nullable=False),
+    Column("score", JSON, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("state", String(20), nullable=False),  # open | merged | kept_apart
+    Column("created_at", TS, nullable=False),
+    Column("decided_at", TS),
+    Column("decided_by", String(100)),
+)
+Index("ix_duplicate_pairs_state", duplicate_pairs.c.state, duplicate_pairs.c.created_at)

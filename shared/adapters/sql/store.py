@@ -22,15 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from leadrelay.shared.adapters.sql import schema as t
 from leadrelay.shared.adapters.sql.access import SqlIdempotency, SqlSources, SqlTokens
 from leadrelay.shared.adapters.sql.clocks import SqlClocks
+from leadrelay.shared.adapters.sql.crm_links import SqlCrmLinks
 from leadrelay.shared.adapters.sql.deliveries import SqlDeliveries
 from leadrelay.shared.adapters.sql.errors import unavailable_on_outage
 from leadrelay.shared.adapters.sql.leads import SqlLeads
 from leadrelay.shared.adapters.sql.log import SqlLog
+from leadrelay.shared.adapters.sql.matches import SqlMatches
 from leadrelay.shared.adapters.sql.outbox import SqlInbox, SqlOutbox
 from leadrelay.shared.adapters.sql.people import SqlPeople
 from leadrelay.shared.adapters.sql.policies import PolicyCache, SqlPolicies
+from leadrelay.shared.adapters.sql.privacy import SqlPrivacy
+from leadrelay.shared.adapters.sql.reports import SqlReports
 from leadrelay.shared.adapters.sql.roster import SqlRoster
+from leadrelay.shared.adapters.sql.sessions import SqlConsoleSessions
 from leadrelay.shared.adapters.sql.transaction import Dialect, SqlTransaction
+from leadrelay.shared.adapters.sql.webhooks import SqlSubscriptions, SqlWebhookDeliveries
 from leadrelay.shared.clock import Clock, system_clock
 
 
@@ -75,6 +81,8 @@ class SqlStore:
         # Called after a commit that wrote outbox rows, with the topics written.
         self.commit_listeners: list[Callable[[set[str]], None]] = []
         self.policy_cache = PolicyCache()
+        # Fairness rows (reps' loads, cursors) seen committed: a lock skips inserting them (SqlRoster).
+        self.fairness_rows: set[tuple[int, str]] = set()
         # SQLite has one writer. Queueing this process's writers here, instead of letting them
         # collide on BEGIN IMMEDIATE, keeps SQLite's busy handler (which sleeps up to 100 ms a
         # try) out of the hot path; other processes still wait on busy_timeout.
@@ -124,10 +132,17 @@ class SqlUnitOfWork:
         self.tokens = SqlTokens(tx)
         self.idempotency = SqlIdempotency(tx)
         self.people = SqlPeople(tx)
+        self.matches = SqlMatches(tx)
         self.leads = SqlLeads(tx)
-        self.roster = SqlRoster(tx)
+        self.roster = SqlRoster(tx, store.fairness_rows)
         self.clocks = SqlClocks(tx)
         self.deliveries = SqlDeliveries(tx)
+        self.subscriptions = SqlSubscriptions(tx)
+        self.webhook_deliveries = SqlWebhookDeliveries(tx)
+        self.reports = SqlReports(tx)
+        self.console_sessions = SqlConsoleSessions(tx)
+        self.crm_links = SqlCrmLinks(tx)
+        self.privacy = SqlPrivacy(tx)
         self.log = SqlLog(tx)
 
     def after_commit(self, callback: Callable[[], None]) -> None:

@@ -98,7 +98,9 @@ def policy_test(
     table = Table("", "case", "got", title=f"{cases.name} against {file.name}", title_justify="left")
     for result in results:
         decision = result.decision
-        got = (decision.owner or f"[{decision.queue}]") + f" by {decision.rule or 'fallback'}" if decision else "-"
+        where = f"[held until {decision.held_until:%Y-%m-%d %H:%M} UTC]" if decision and decision.held_until else \
+            f"[{decision.queue}]" if decision else ""
+        got = (decision.owner or where) + f" by {decision.rule or 'fallback'}" if decision else "-"
         table.add_row("[green]PASS[/green]" if result.passed else "[red]FAIL[/red]", escaped(result.name),
                       escaped(got))
     out.print(table)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from leadrelay.shared import logging as logs
+from leadrelay.shared.clock import Clock, offset_clock, system_clock
 from leadrelay.shared.settings import Settings
 from leadrelay.shared.shell.cli.common import (
     DataDir,
@@ -58,7 +59,7 @@ def run(
             run_services,
         )
 
-        runtime = build_runtime(settings)
+        runtime = build_runtime(settings, product_clock(settings))
         version, demo_key = await prepare_embedded(runtime, policy)
         stop = asyncio.Event()
         install_stop_signals(stop)
@@ -67,14 +68,27 @@ def run(
         if not settings.public_url:
             err.print("[yellow]No public URL (--public-url or LEADRELAY_PUBLIC_URL): chat messages carry no "
                       "one-click action links, and say to act in Leadrelay instead.[/yellow]", soft_wrap=True)
+        console = f"{settings.public_url or settings.base_url}".rstrip("/") + "/"
         if demo_key:
+            # First start: a newcomer opens the console and signs in with this (the demo key stays
+            # the last line on stdout, for scripts that take it with `tail -1`).
+            err.print(f"Web console: {console} — sign in with this admin token (shown once):", soft_wrap=True)
+            print(await _first_admin_token(runtime), flush=True)
             err.print("Demo source 'demo' created. Its API key (shown once):")
             print(demo_key, flush=True)
         else:
+            where = data_dir_option(settings.data_dir.resolve())
+            err.print(escaped(f"Web console: {console} — a sign-in token: leadrelay tokens create --role admin{where}"),
+                      soft_wrap=True)
             err.print(escaped(await _demo_key_hint(runtime, settings.data_dir)), soft_wrap=True)
         await run_services(runtime, ("scoring", "router", "notifier"), stop, app=build_app(runtime))
 
     run_async(main())
+
+
+def product_clock(settings: Settings) -> Clock:
+    """The system clock, shifted when LEADRELAY_CLOCK_OFFSET_S is set (chaos runs only)."""
+    return offset_clock(settings.clock_offset_s) if settings.clock_offset_s else system_clock
 
 
 def _cannot_listen(host: str, port: int) -> str | None:
@@ -94,6 +108,16 @@ def _cannot_listen(host: str, port: int) -> str | None:
                     "stop that process or choose another --port.")
         return f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Check --host and --port."
     return None
+
+
+async def _first_admin_token(runtime: Any) -> str:
+    """An admin token for the web console's sign-in, made on first start (stored as a hash)."""
+    from leadrelay.shared.security import TOKEN_PREFIX, hash_secret, new_secret, visible_prefix
+
+    token = new_secret(TOKEN_PREFIX)
+    async with runtime.store.transaction() as uow:
+        await uow.tokens.add(hash_secret(token), visible_prefix(token), "admin", None)
+    return token
 
 
 async def _demo_key_hint(runtime: Any, data_dir: Path) -> str:
@@ -122,7 +146,7 @@ def serve(service: Annotated[str, typer.Argument(help="intake | scoring | router
         from leadrelay.shared.shell.app import create_app
         from leadrelay.shared.shell.bootstrap import build_app, build_runtime, install_stop_signals, run_services
 
-        runtime = build_runtime(settings)
+        runtime = build_runtime(settings, product_clock(settings), service=f"leadrelay-{service}")  # its name in traces
         stop = asyncio.Event()
         install_stop_signals(stop)
         # Intake serves the API; every other service serves /metrics and the health checks

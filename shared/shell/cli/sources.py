@@ -25,7 +25,9 @@ sources_app = NamedTyper(help="Lead sources and their API keys: add, list, rotat
 def sources_add(
     name: Annotated[str, typer.Argument(help="The source's name; a revoked source's name may be used again.")],
     data_dir: DataDir = None,
-    kind: Annotated[str, typer.Option(metavar="KIND", help="api | meta | google_ads | linkedin | tiktok | csv")] = "api",
+    kind: Annotated[str, typer.Option(metavar="KIND", help="api | meta | google_ads | linkedin | tiktok | csv | "
+                                      "integration (a CRM reporting activity: also prints its whsec_ signing secret)"
+                                      )] = "api",
     setting: Annotated[list[str] | None, typer.Option(
         "--set", metavar="KEY=VALUE",
         help="Platform settings (meta: app_secret, verify_token, page_token; google_ads: google_key; "
@@ -35,8 +37,8 @@ def sources_add(
     """Create a lead source and print its API key once (the last line of stdout is the bare key)."""
     from leadrelay.shared.shell.bootstrap import SourceExists, create_source
 
-    if kind not in ("api", "meta", "google_ads", "linkedin", "tiktok", "csv"):
-        err.print("[red]--kind must be api, meta, google_ads, linkedin, tiktok or csv.[/red]")
+    if kind not in ("api", "meta", "google_ads", "linkedin", "tiktok", "csv", "integration"):
+        err.print("[red]--kind must be api, meta, google_ads, linkedin, tiktok, csv or integration.[/red]")
         raise typer.Exit(2)
     config = {}
     for item in setting or []:
@@ -47,7 +49,14 @@ def sources_add(
         config[key.strip()] = value
 
     async def work(runtime: Any) -> str:
+        from leadrelay.shared.shell.bootstrap import create_integration_source
+
         try:
+            if kind == "integration":
+                key, signing_secret = await create_integration_source(runtime, name)
+                err.print("Its signing secret (Standard Webhooks: sign each activity with it), shown once:")
+                print(signing_secret)
+                return key
             return await create_source(runtime, name, kind, config)
         except SourceExists:
             err.print(f"[red]A source named '{name}' exists already.[/red] For a new key: "

@@ -9,7 +9,8 @@ import asyncio
 
 import pytest
 
-from leadrelay.shared.ports import PlannedStep, Store
+from leadrelay.shared.adapters.sql import schema
+from leadrelay.shared.ports import PlannedStep, Store, StoreUnavailable
 from tests.contract.conftest import STORE_EPOCH, SqlStoreHarness, StoreHarness
 from tests.contract.store.values import new_lead
 
@@ -41,15 +42,16 @@ async def test_two_schedulers_never_claim_the_same_step(store: Store):
     assert sorted(first + second) == sorted(due_step(n)["timer_id"] for n in range(6))
 
 
-async def test_the_roster_lock_serialises_routing_decisions(store: Store):
-    async def decide() -> None:
+async def test_decisions_over_one_pool_take_turns_on_its_rows(store: Store):
+    async def decide(order: list[str]) -> None:
         async with store.transaction() as uow:
-            await uow.roster.lock()
-            position = (await uow.roster.cursors()).get("rr", 0)
+            await uow.roster.lock(order, ["rr"])
+            position = (await uow.roster.cursors(["rr"]))["rr"]
             await asyncio.sleep(0.05)
             await uow.roster.set_cursor("rr", position + 1)
 
-    await asyncio.wait_for(asyncio.gather(*(decide() for _ in range(3))), TIMEOUT_S)
+    orders = [["rep-a", "rep-b"], ["rep-b", "rep-a"], ["rep-b", "rep-a"]]  # same rows, given in any order
+    await asyncio.wait_for(asyncio.gather(*(decide(order) for order in orders)), TIMEOUT_S)
     async with store.read() as uow:
         assert await uow.roster.cursors() == {"rr": 3}  # no decision read a position another was moving
 
@@ -229,3 +231,119 @@ async def test_a_sender_skips_the_deliveries_another_one_holds(store: Store):
     release.set()
     assert await asyncio.wait_for(holding, TIMEOUT_S) == ["e:0", "e:1", "e:2"]
     assert others == ["e:3"]
+
+
+# -- how: per-pool row locks (PostgreSQL) ----------------------------------------------------------
+
+
+async def waiting_on_a_lock(store: Store) -> int:
+    """How many other sessions of this database wait on a row lock right now (pg_stat_activity)."""
+    async with store.read() as uow:
+        return int((await uow.tx.conn.exec_driver_sql(  # type: ignore[attr-defined]
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar_one())
+
+
+@pytest.mark.parametrize("store_backend", ["postgresql"], indirect=True)
+async def test_decisions_over_disjoint_pools_do_not_wait_for_each_other(store_harness: SqlStoreHarness):
+    other = store_harness.another_store()  # another router replica
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def shanghai() -> None:
+        async with store_harness.store.transaction() as uow:
+            await uow.roster.lock(["rep-sh-1", "rep-sh-2"], ["shanghai"])
+            held.set()
+            await release.wait()  # holds its pool until the other team's decision has committed
+            await uow.roster.set_cursor("shanghai", 1)
+
+    holding = asyncio.create_task(shanghai())
+    await asyncio.wait_for(held.wait(), TIMEOUT_S)
+    async with other.transaction() as uow:  # São Paulo's decision: other reps, other cursor
+        await uow.roster.lock(["rep-sp-1", "rep-sp-2"], ["sao-paulo"])
+        await uow.roster.adjust_load("rep-sp-1", today=NOW.date(), open_delta=1, assigned=1, at=NOW)
+        await uow.roster.set_cursor("sao-paulo", 1)
+    assert not holding.done()  # committed while Shanghai still held its rows: it did not wait for them
+    release.set()
+    await asyncio.wait_for(holding, TIMEOUT_S)
+    async with other.read() as uow:
+        assert await uow.roster.cursors() == {"shanghai": 1, "sao-paulo": 1}
+
+
+@pytest.mark.parametrize("store_backend", ["postgresql"], indirect=True)
+async def test_a_decision_sharing_one_rep_with_a_held_pool_waits_for_it(store_harness: SqlStoreHarness):
+    other = store_harness.another_store()
+    held = asyncio.Event()
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def first() -> None:
+        async with store_harness.store.transaction() as uow:
+            await uow.roster.lock(["rep-a", "rep-b"], ["east"])
+            held.set()
+            await release.wait()
+            await uow.roster.adjust_load("rep-b", today=NOW.date(), open_delta=1, assigned=1, at=NOW)
+            order.append("first commits")
+
+    async def second() -> int:
+        async with other.transaction() as uow:
+            await uow.roster.lock(["rep-c", "rep-b"], ["west"])  # rep-b is in both pools
+            order.append("second holds rep-b")
+            return (await uow.roster.loads(["rep-b"]))["rep-b"].open_leads
+
+    holding = asyncio.create_task(first())
+    await asyncio.wait_for(held.wait(), TIMEOUT_S)
+    waiting = asyncio.create_task(second())
+    while await waiting_on_a_lock(store_harness.store) == 0:  # PostgreSQL says the second one is blocked
+        assert not waiting.done()
+        await asyncio.sleep(0.01)
+    assert order == []
+    release.set()
+    await asyncio.wait_for(holding, TIMEOUT_S)
+    assert await asyncio.wait_for(waiting, TIMEOUT_S) == 1  # it read rep-b after the first one's commit
+    assert order == ["first commits", "second holds rep-b"]
+
+
+@pytest.mark.parametrize("store_backend", ["postgresql"], indirect=True)
+async def test_replicas_locking_overlapping_pools_never_deadlock_nor_lose_an_update(store_harness: SqlStoreHarness):
+    """Pools given in scrambled orders, rows missing at first (made by the locks themselves):
+    every transaction commits, and each rep's counter counts exactly the pools that held it."""
+    replicas = [store_harness.store, *(store_harness.another_store() for _ in range(3))]
+    reps = [f"rep-{n:02d}" for n in range(8)]
+    pools = [[reps[(start + step * 3) % len(reps)] for step in range(4)] for start in range(24)]
+
+    async def decide(replica: Store, pool: list[str]) -> None:
+        async with replica.transaction() as uow:
+            counters = [f"n:{rep}" for rep in reversed(pool)]
+            await uow.roster.lock(list(reversed(pool)), counters)
+            positions = await uow.roster.cursors(counters)
+            await asyncio.sleep(0)  # let the other replicas' statements in between
+            for key in counters:
+                await uow.roster.set_cursor(key, positions[key] + 1)
+
+    await asyncio.wait_for(asyncio.gather(*(decide(replicas[n % len(replicas)], pool)
+                                            for n, pool in enumerate(pools))), TIMEOUT_S * 3)
+    async with store_harness.store.read() as uow:
+        counted = await uow.roster.cursors()
+        assert set(await uow.roster.loads()) == {rep for pool in pools for rep in pool}
+    assert counted == {f"n:{rep}": sum(rep in pool for pool in pools) for rep in reps}
+
+
+@pytest.mark.parametrize("store_backend", ["sqlite", "postgresql"], indirect=True)
+async def test_fairness_rows_deleted_under_a_running_store_fail_one_transaction_then_come_back(
+        store_harness: SqlStoreHarness):
+    """The store remembers which rows exist, to lock them in one statement. A row deleted behind
+    its back (a truncated table) must not be made again out of the lock order: the transaction
+    fails as a retryable outage and the retry makes it first, in order."""
+    store = store_harness.sql
+    async with store.transaction() as uow:
+        await uow.roster.lock(["rep-a", "rep-b"], ["rr"])
+    async with store.engine.begin() as conn:
+        await conn.execute(schema.rep_loads.delete().where(schema.rep_loads.c.rep_id == "rep-b"))
+    with pytest.raises(StoreUnavailable):
+        async with store.transaction() as uow:
+            await uow.roster.lock(["rep-a", "rep-b"], ["rr"])
+    async with store.transaction() as uow:  # the retry
+        await uow.roster.lock(["rep-a", "rep-b"], ["rr"])
+    async with store.read() as uow:
+        assert set(await uow.roster.loads()) == {"rep-a", "rep-b"}

@@ -101,6 +101,28 @@ async def test_where_lists_the_newest_leads_first_filtered_and_limited(store: St
         assert await ids(owner="nobody") == []
 
 
+async def test_where_narrows_to_stored_teams_and_none_stands_for_no_team(store: Store):
+    leads = [
+        new_lead("l1", received_at=at(1), state="pool", team="north"),
+        new_lead("l2", received_at=at(2), state="pool", team="south"),
+        new_lead("l3", received_at=at(3), state="pool", team=None),
+        new_lead("l4", received_at=at(4), state="queued", team="north"),
+    ]
+    async with store.transaction() as uow:
+        for lead in leads:
+            await uow.leads.insert(**lead)
+    async with store.read() as uow:
+        async def ids(**filters: Any) -> list[str]:
+            return [lead.lead_id for lead in await uow.leads.where(**filters)]
+
+        assert await ids(teams=["north"]) == ["l4", "l1"]
+        assert await ids(teams=["north", None]) == ["l4", "l3", "l1"]
+        assert await ids(teams=[None]) == ["l3"]
+        assert await ids(teams=[]) == []
+        assert await ids(teams=["north", "south"], state="pool") == ["l2", "l1"]
+        assert await ids(teams=["north", None], limit=2) == ["l4", "l3"]
+
+
 async def test_history_is_kept_oldest_first_and_stamped_by_the_store_clock_when_not_dated(store: Store):
     async with store.transaction() as uow:
         await uow.leads.add_history("lead-1", "received", {"source": "web"}, at=at(-5))
@@ -139,3 +161,33 @@ async def test_decisions_are_kept_oldest_first_with_their_explanation(store: Sto
     assert decisions[0].id < decisions[1].id and all(d.lead_id == "lead-1" for d in decisions)
     for decision in decisions:
         assert_aware_utc(decision)
+
+
+async def test_received_between_lists_a_time_window_oldest_first_and_limited(store: Store):
+    async with store.transaction() as uow:
+        for lead_id, minutes in (("lead-c", 5), ("lead-a", -10), ("lead-b", 5), ("lead-d", 30), ("lead-e", 0)):
+            await uow.leads.insert(**new_lead(lead_id, received_at=at(minutes)))
+    async with store.read() as uow:
+        window = await uow.leads.received_between(at(0), at(30), limit=10)
+        first_two = await uow.leads.received_between(at(-60), at(60), limit=2)
+        empty = await uow.leads.received_between(at(31), at(60), limit=10)
+    # [start, end): lead-a is before it, lead-d at its end; equal times go by id
+    assert [lead.lead_id for lead in window] == ["lead-e", "lead-b", "lead-c"]
+    assert [lead.lead_id for lead in first_two] == ["lead-a", "lead-e"]
+    assert empty == []
+    assert all(isinstance(lead, LeadRecord) for lead in window)
+    for lead in window:
+        assert_aware_utc(lead)
+
+
+async def test_of_persons_lists_those_peoples_leads_newest_first(store: Store):
+    async with store.transaction() as uow:
+        await uow.leads.insert(**new_lead("lead-1", person_id="p-1", received_at=at(0)))
+        await uow.leads.insert(**new_lead("lead-2", person_id="p-1", received_at=at(9)))
+        await uow.leads.insert(**new_lead("lead-3", person_id="p-2", received_at=at(5)))
+        await uow.leads.insert(**new_lead("lead-4", person_id="p-3", received_at=at(7)))
+    async with store.read() as uow:
+        assert [lead.lead_id for lead in await uow.leads.of_persons(["p-1", "p-2"])] == ["lead-2", "lead-3", "lead-1"]
+        assert [lead.lead_id for lead in await uow.leads.of_persons(["p-1"], limit=1)] == ["lead-2"]
+        assert await uow.leads.of_persons([]) == []
+        assert await uow.leads.of_persons(["nobody"]) == []

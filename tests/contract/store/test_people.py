@@ -75,3 +75,29 @@ async def test_set_owner_changes_only_the_owner(store: Store):
         await uow.people.set_owner("p-1", None)
         person = await uow.people.get("p-1")
         assert person is not None and person.owner is None
+
+
+async def test_keys_move_to_another_person_and_a_person_without_keys_can_be_deleted(store: Store):
+    async with store.transaction() as uow:
+        await uow.people.save("p-1", {}, None, 1, AT, AT, ["email-1", "phone-1"], new=True)
+        await uow.people.save("p-2", {}, None, 1, AT, AT, ["email-2"], new=True)
+    async with store.transaction() as uow:
+        assert await uow.people.keys_of("p-1") == ["email-1", "phone-1"]
+        await uow.people.move_keys(["email-1", "phone-1"], "p-2")
+        await uow.people.delete("p-1")
+    async with store.read() as uow:
+        assert await uow.people.keys_of("p-2") == ["email-1", "email-2", "phone-1"]
+        assert await uow.people.keys_of("p-1") == []
+        assert await uow.people.get("p-1") is None
+        assert await uow.people.ids_for_keys(["phone-1"]) == ["p-2"]
+
+
+async def test_many_people_and_their_keys_in_one_read(store: Store):
+    async with store.transaction() as uow:
+        await uow.people.save("p-1", {"name": "A"}, None, 1, AT, AT, ["k-2", "k-1"], new=True)
+        await uow.people.save("p-2", {"name": "B"}, "rep-a", 2, AT, AT, [], new=True)
+    async with store.read() as uow:
+        people = await uow.people.get_many(["p-1", "p-2", "p-missing"])
+        keys = await uow.people.keys_of_many(["p-1", "p-2", "p-missing"])
+    assert sorted(people) == ["p-1", "p-2"] and people["p-2"].owner == "rep-a"
+    assert keys == {"p-1": ["k-1", "k-2"]}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from leadrelay.shared.ports import Store
+from leadrelay.shared.ports import PolicyVersionRecord, Store
 from tests.conftest import policy_text
+from tests.contract.conftest import STORE_EPOCH, StoreHarness
+from tests.contract.store.values import assert_aware_utc
 
 SHANGHAI = policy_text(None)
 TOKYO = SHANGHAI.replace("timezone: Asia/Shanghai\nbusiness_hours", "timezone: Asia/Tokyo\nbusiness_hours")
@@ -81,3 +85,25 @@ async def test_a_version_stored_by_a_rolled_back_transaction_is_gone_and_its_num
         current = await uow.policies.current()
         assert current is not None and current[1].timezone == "Asia/Tokyo"
         assert (await uow.policies.get(1)).timezone == "Asia/Tokyo"
+
+
+async def test_versions_lists_every_stored_version_newest_first_without_documents(store_harness: StoreHarness):
+    store = store_harness.store
+    async with store.read() as uow:
+        assert await uow.policies.versions() == []
+    async with store.transaction() as uow:
+        await uow.policies.store(SHANGHAI, "cli")
+    store_harness.clock.advance(minutes=5)
+    async with store.transaction() as uow:
+        await uow.policies.store(TOKYO, "console:admin")
+        await uow.policies.store(TOKYO, "again")  # the same as the newest: no version
+    async with store.read() as uow:
+        versions = await uow.policies.versions()
+        newest = await uow.policies.versions(limit=1)
+    assert [(v.version, v.created_by) for v in versions] == [(2, "console:admin"), (1, "cli")]
+    assert versions[1].created_at == STORE_EPOCH and versions[0].created_at == STORE_EPOCH + timedelta(minutes=5)
+    assert versions[0].digest != versions[1].digest and len(versions[0].digest) == 64
+    assert newest == versions[:1]
+    for version in versions:
+        assert isinstance(version, PolicyVersionRecord)
+        assert_aware_utc(version)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
+
 from leadrelay.shared.ports import LedgerEntry, RepLoadRecord, Store
 from tests.contract.conftest import STORE_EPOCH, StoreHarness
 from tests.contract.store.values import AT, assert_aware_utc, at
@@ -65,16 +67,48 @@ async def test_an_assignment_without_a_time_is_stamped_by_the_store_clock(store_
         assert (await uow.roster.loads())["rep-a"].last_assigned_at == STORE_EPOCH + timedelta(minutes=1)
 
 
-async def test_cursors_are_set_and_replaced_and_the_roster_lock_leaves_no_trace(store: Store):
+async def test_cursors_are_set_and_replaced(store: Store):
     async with store.transaction() as uow:
-        await uow.roster.lock()
-        await uow.roster.lock()  # taking it again in the same transaction is harmless
         await uow.roster.set_cursor("rule:everyone-else", 1)
         await uow.roster.set_cursor("rule:hot", 7)
         await uow.roster.set_cursor("rule:everyone-else", 2)
-    async with store.transaction() as uow:
-        await uow.roster.lock()
+    async with store.read() as uow:
         assert await uow.roster.cursors() == {"rule:everyone-else": 2, "rule:hot": 7}
+        assert await uow.roster.cursors(["rule:hot", "rule:cold"]) == {"rule:hot": 7}
+
+
+async def test_locking_makes_missing_rows_idle_and_keeps_existing_ones(store: Store):
+    async with store.transaction() as uow:
+        await uow.roster.adjust_load("rep-b", today=MONDAY, open_delta=3)
+        await uow.roster.set_cursor("rr", 5)
+    async with store.transaction() as uow:
+        await uow.roster.lock(["rep-c", "rep-b", "rep-a"], ["rr", "rr[territory=east]"])  # any order given
+        await uow.roster.lock(["rep-a"], ["rr"])  # taking held rows again in the same transaction is harmless
+        loads = await uow.roster.loads(["rep-a", "rep-b", "rep-c"])
+        assert await uow.roster.cursors(["rr", "rr[territory=east]"]) == {"rr": 5, "rr[territory=east]": 0}
+    assert loads["rep-b"].open_leads == 3  # an existing row is left as it was
+    assert loads["rep-a"] == RepLoadRecord("rep-a", open_leads=0, day=None, assigned_today=0, assigned_total=0,
+                                           converted_total=0, lost_total=0, last_assigned_at=None)
+    async with store.read() as uow:  # the rows made by the lock were kept
+        assert set(await uow.roster.loads()) == {"rep-a", "rep-b", "rep-c"}
+        assert await uow.roster.cursors() == {"rr": 5, "rr[territory=east]": 0}
+
+
+async def test_a_lock_takes_collections_not_a_bare_rep_id(store: Store):
+    async with store.transaction() as uow:
+        with pytest.raises(TypeError):
+            await uow.roster.lock("rep-a")  # would lock "r", "e", "p", ...
+
+
+async def test_loads_and_credits_can_be_read_for_some_reps_only(store: Store):
+    async with store.transaction() as uow:
+        for rep in ("rep-a", "rep-b", "rep-c"):
+            await uow.roster.adjust_load(rep, today=MONDAY, open_delta=1)
+            await uow.roster.add_credit(rep, 2, "no-show", None, None)
+    async with store.read() as uow:
+        assert set(await uow.roster.loads(["rep-a", "rep-c", "rep-x"])) == {"rep-a", "rep-c"}
+        assert await uow.roster.credits(["rep-b", "rep-x"]) == {"rep-b": 2}
+        assert await uow.roster.loads([]) == {} and await uow.roster.credits([]) == {}
 
 
 async def test_credits_are_the_ledgers_sums_and_the_ledger_is_kept_oldest_first(store_harness: StoreHarness):
