@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from leadrelay.services.scoring.dedup import CONTACT_FIELDS
 from leadrelay.services.scoring.matching import blocking_keys, profile
 from leadrelay.shared.clock import Clock
+from leadrelay.shared.erasure import is_erased
 from leadrelay.shared.events import new_id
 from leadrelay.shared.ports import (
     DuplicatePair,
@@ -120,7 +121,7 @@ async def undo_merge(store: Store, clock: Clock, merge_id: str, by: str) -> Pers
             raise Conflict("This merge was undone already.", errors=[{"field": "merge_id", "reason": "undone"}])
         now = clock()
         kept = await uow.people.get(merge.person_id, lock=True)
-        if kept is None:
+        if kept is None or is_erased(kept.data):
             raise Conflict("The person this merge kept is no longer there (erased).",
                            errors=[{"field": "merge_id", "reason": "person gone"}])
         before = merge.person_before or {}
