@@ -21,6 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 
 from leadrelay.services.notifier.messages import message_from_json
+from leadrelay.services.notifier.passes import run_passes
 from leadrelay.services.notifier.platforms import (
     ChatDestination,
     DeliveryResult,
@@ -78,21 +79,7 @@ class ChatSender:
         self.wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        try:
-            while not stop.is_set():
-                self.wakeup.clear()  # before the pass, so a wake-up during it is not lost
-                try:
-                    sent = await self.send_due()
-                except Exception as exc:
-                    log.warning("chat sender pass failed", extra={"error": type(exc).__name__})
-                    sent = 0
-                if sent == 0:
-                    try:
-                        await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
-                    except TimeoutError:
-                        pass
-        finally:
-            await self.http.aclose()
+        await run_passes(self.send_due, self.wakeup, stop, self.http, "chat sender")
 
     async def send_due(self) -> int:
         now = self.clock()

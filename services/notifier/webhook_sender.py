@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from leadrelay.services.notifier.passes import run_passes
 from leadrelay.services.notifier.targets import (
     TARGETS,
     AccessToken,
@@ -86,21 +87,7 @@ class WebhookSender:
         self.wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        try:
-            while not stop.is_set():
-                self.wakeup.clear()  # before the pass, so a wake-up during it is not lost
-                try:
-                    sent = await self.send_due()
-                except Exception as exc:
-                    log.warning("webhook sender pass failed", extra={"error": type(exc).__name__})
-                    sent = 0
-                if sent == 0:
-                    try:
-                        await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
-                    except TimeoutError:
-                        pass
-        finally:
-            await self.http.aclose()
+        await run_passes(self.send_due, self.wakeup, stop, self.http, "webhook sender")
 
     async def send_due(self) -> int:
         """One pass: leases what is due and delivers it; returns how many were attempted."""
