@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -63,6 +62,7 @@ TEAMS_ERROR = (
     " with ContextId tcid=0,server=fake,cv=fake"
 )
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
+from tests.platforms.local_server import serving
 
 
 @dataclass(frozen=True)
@@ -271,22 +271,9 @@ class FakeChat:
     @contextmanager
     def serve(self) -> Iterator[FakeChat]:
         """Runs the app with uvicorn on 127.0.0.1, ephemeral port, in a background thread."""
-        server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning",
-                                               lifespan="off", access_log=False))
-        thread = threading.Thread(target=server.run, name="fake-chat", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake chat server did not start")
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
-        try:
+        with serving(self.app, "fake chat server") as base_url:
+            self.base_url = base_url
             yield self
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
             self.base_url = None
 
     # -- common pipeline ---------------------------------------------------------------

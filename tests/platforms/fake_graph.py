@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.platforms.local_server import serving
 
 
 class FakeGraph:
@@ -43,15 +42,6 @@ class FakeGraph:
 
     @contextmanager
     def serve(self) -> Iterator[FakeGraph]:
-        server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning",
-                                               lifespan="off"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/v21.0"
-        try:
+        with serving(self.app, "fake Graph API") as base_url:
+            self.base_url = base_url + "/v21.0"
             yield self
-        finally:
-            server.should_exit = True
-            thread.join(10)

@@ -38,7 +38,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -57,6 +56,7 @@ READ_ONLY = frozenset({"hs_object_id", "createdate", "lastmodifieddate", "hs_las
 LIFECYCLE_STAGES = frozenset({"subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
                               "customer", "evangelist", "other"})
 MAX_BATCH = 100
+from tests.platforms.local_server import serving
 
 
 def _iso(seconds: float) -> str:
@@ -161,21 +161,9 @@ class FakeHubSpot:
 
     @contextmanager
     def serve(self) -> Iterator[FakeHubSpot]:
-        server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning",
-                                               lifespan="off", access_log=False))
-        thread = threading.Thread(target=server.run, name="fake-hubspot", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake HubSpot did not start")
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-        try:
+        with serving(self.app, "fake HubSpot") as base_url:
+            self.base_url = base_url
             yield self
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
             self.base_url = None
 
     # -- the API -------------------------------------------------------------------------------

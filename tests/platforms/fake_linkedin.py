@@ -4,13 +4,10 @@ token, the LinkedIn-Version and X-Restli-Protocol-Version headers, and LinkedIn'
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -24,6 +21,7 @@ QUESTIONS = [  # a form with the usual predefined questions and one custom quest
     {"questionId": 5, "name": "jobTitle", "predefinedField": "JOB_TITLE"},
     {"questionId": 6, "name": "budget"},
 ]
+from tests.platforms.local_server import serving
 
 
 class FakeLinkedIn:
@@ -72,15 +70,6 @@ class FakeLinkedIn:
 
     @contextmanager
     def serve(self) -> Iterator[FakeLinkedIn]:
-        server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning",
-                                               lifespan="off"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-        try:
+        with serving(self.app, "fake LinkedIn") as base_url:
+            self.base_url = base_url
             yield self
-        finally:
-            server.should_exit = True
-            thread.join(10)

@@ -37,7 +37,6 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -58,6 +57,7 @@ INT_FIELDS = {"NumberOfEmployees"}
 ID_FIELDS = {"OwnerId"}
 READ_ONLY = {"Id", "CreatedDate", "LastModifiedDate", "IsConverted"}
 _ID = r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?"
+from tests.platforms.local_server import serving
 
 
 def errors(code: str, message: str, fields: list[str] | None = None) -> list[dict[str, Any]]:
@@ -153,21 +153,9 @@ class FakeSalesforce:
 
     @contextmanager
     def serve(self) -> Iterator[FakeSalesforce]:
-        server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning",
-                                               lifespan="off", access_log=False))
-        thread = threading.Thread(target=server.run, name="fake-salesforce", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake Salesforce did not start")
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-        try:
+        with serving(self.app, "fake Salesforce") as base_url:
+            self.base_url = base_url
             yield self
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
             self.base_url = None
 
     # -- OAuth ---------------------------------------------------------------------------------
