@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.figures import figure  # noqa: E402
-from leadrelay.shared import schema  # noqa: E402
+from leadrelay.shared.adapters.sql import schema  # noqa: E402
 from leadrelay.shared.settings import Settings  # noqa: E402
 from leadrelay.shared.shell.bootstrap import build_app, build_runtime, create_source, prepare_embedded, run_services  # noqa: E402
 

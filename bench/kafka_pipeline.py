@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.figures import figure  # noqa: E402
 from leadrelay.shared import logging as logs  # noqa: E402
-from leadrelay.shared import schema  # noqa: E402
+from leadrelay.shared.adapters.sql import schema  # noqa: E402
 from leadrelay.shared.adapters.sql.migrate import upgrade  # noqa: E402
 from leadrelay.shared.settings import Settings  # noqa: E402
 from leadrelay.shared.shell.bootstrap import (  # noqa: E402
