@@ -67,6 +67,11 @@ def is_erased(data: Mapping[str, Any] | None) -> bool:
     return bool(data) and data.get("erased") is True  # type: ignore[union-attr]
 
 
+# Longer than any tombstone (an id of up to 200 characters), shorter than any real event: lets a
+# store find tombstones among events by length without reading the events.
+TOMBSTONE_MAX_BYTES = 256
+
+
 def event_tombstone(event_id: str) -> bytes:
     return orjson.dumps({"erased": True, "id": event_id})
 

@@ -214,6 +214,9 @@ class MemoryInbox(_Repository):
         self.db.processed[(consumer, event_id)] = self.clock()
         return True
 
+    async def mark_processed_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        return {event_id for event_id in dict.fromkeys(event_ids) if await self.mark_processed(consumer, event_id)}
+
     async def forget(self, consumer: str, event_id: str) -> None:
         self.db.processed.pop((consumer, event_id), None)
 
@@ -977,8 +980,9 @@ class MemoryPrivacy(_Repository):
     async def drop_old_versions(self) -> bool:
         return True  # nothing here keeps an old version
 
-    async def is_erased_event(self, event_id: str) -> bool:
-        return any(row.event_id == event_id and is_event_tombstone(row.payload) for row in self.db.outbox)
+    async def erased_events(self, event_ids: Collection[str]) -> set[str]:
+        wanted = set(event_ids)
+        return {row.event_id for row in self.db.outbox if row.event_id in wanted and is_event_tombstone(row.payload)}
 
     async def merges_of(self, person_id: str) -> list[PersonMerge]:
         found = [m for m in self.db.merges.values() if person_id in (m.person_id, m.from_person_id)]

@@ -159,13 +159,26 @@ class RouterHandler:
         self.metrics = metrics
         self.clock = clock
 
+    async def prepare(self, leads: list[LeadQualified], uow: RouterWork) -> None:
+        """Before a batch of leads is decided in one transaction: takes every lock the batch's
+        decisions will ask for, at once, in the one global order (people by id, then fairness
+        rows). Decisions locking their pools one after another would hold one pool's rows while
+        waiting for the next pool's, out of that order, and two routers, or a router and a
+        claim, could deadlock. Each decision's own lock call then finds its rows already held."""
+        now = self.clock()
+        scope = RoutingScope()
+        for lead in sorted(leads, key=lambda lead: lead.person_id or ""):
+            policy = await uow.policies.get(lead.policy_version)
+            protection = await protection_for(uow, policy, lead.person_id, now)
+            scope = scope.union(routing_scope(routed_lead(lead), policy).with_reps(
+                protection.rep if protection else None))
+        await uow.roster.lock(scope.reps, scope.cursors)
+
     async def __call__(self, lead: LeadQualified, envelope: Envelope, uow: RouterWork) -> None:
         # In-flight leads finish on the policy version they were scored with.
         policy = await uow.policies.get(lead.policy_version)
         now = self.clock()
-        facts = lead_facts(lead.contact, lead.source, score=lead.score, grade=lead.grade,
-                           known_owner=lead.known_owner, returning=lead.duplicate_of is not None)
-        routed = RoutingLead(lead_id=lead.lead_id, facts=facts)
+        routed = routed_lead(lead)
         decision, protection, collided = await decide_protected(uow, policy, routed, lead.person_id, now)
         await apply_decision(uow, policy, lead.policy_version, lead.lead_id, lead.grade, decision, now,
                              person_id=lead.person_id)
@@ -203,6 +216,13 @@ class RouterHandler:
         else:
             self.metrics.unassigned.labels(decision.queue or "-").inc()
         self.metrics.intake_to_assigned.observe(max(0.0, latency))
+
+
+def routed_lead(lead: LeadQualified) -> RoutingLead:
+    """A qualified lead as routing sees it."""
+    facts = lead_facts(lead.contact, lead.source, score=lead.score, grade=lead.grade,
+                       known_owner=lead.known_owner, returning=lead.duplicate_of is not None)
+    return RoutingLead(lead_id=lead.lead_id, facts=facts)
 
 
 def offered_lead(lead: LeadRecord) -> RoutingLead:

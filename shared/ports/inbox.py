@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from leadrelay.shared.ports.records import DeadLetterRecord
@@ -10,6 +11,11 @@ from leadrelay.shared.ports.records import DeadLetterRecord
 class Inbox(Protocol):
     async def mark_processed(self, consumer: str, event_id: str) -> bool:
         """Records the event as handled by ``consumer``; False when it was already (a redelivery)."""
+        ...
+
+    async def mark_processed_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Records the events as handled by ``consumer`` with one statement; returns the ids that
+        were not yet (the others are redeliveries). An id given twice is returned once."""
         ...
 
     async def forget(self, consumer: str, event_id: str) -> None:

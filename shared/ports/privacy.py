@@ -7,7 +7,7 @@ Every method is idempotent: erasing what is erased changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from leadrelay.shared.ports.records import PersonMerge
@@ -42,9 +42,9 @@ class PrivacyRepository(Protocol):
         write-ahead log). False when it could not finish (a reader held on to an old snapshot)."""
         ...
 
-    async def is_erased_event(self, event_id: str) -> bool:
-        """Whether the log holds this event as a tombstone (a consumer reading another copy of it,
-        from Kafka, skips it)."""
+    async def erased_events(self, event_ids: Collection[str]) -> set[str]:
+        """Those of the events that the log holds as tombstones, with one statement (a consumer
+        reading another copy of one, from Kafka, skips it)."""
         ...
 
     async def merges_of(self, person_id: str) -> list[PersonMerge]:

@@ -52,6 +52,15 @@ class SqlInbox:
             consumer=consumer, event_id=event_id, processed_at=self.tx.clock()))
         return result.rowcount == 1
 
+    async def mark_processed_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        at = self.tx.clock()
+        rows = [{"consumer": consumer, "event_id": event_id, "processed_at": at} for event_id in dict.fromkeys(event_ids)]
+        result = await self.tx.conn.execute(
+            self.tx.insert_ignore(t.processed_events).values(rows).returning(t.processed_events.c.event_id))
+        return {row[0] for row in result}
+
     async def forget(self, consumer: str, event_id: str) -> None:
         await self.tx.conn.execute(delete(t.processed_events).where(
             t.processed_events.c.consumer == consumer, t.processed_events.c.event_id == event_id))

@@ -6,15 +6,16 @@ of ``shared/erasure.py`` and written back one by one, in the caller's transactio
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from leadrelay.shared.adapters.sql import schema as t
 from leadrelay.shared.adapters.sql.transaction import SqlTransaction, record
 from leadrelay.shared.erasure import (
+    TOMBSTONE_MAX_BYTES,
     event_tombstone,
     is_erased,
     is_event_tombstone,
@@ -146,10 +147,11 @@ class SqlPrivacy:
             busy, *_ = await cursor.fetchone()
         return busy == 0
 
-    async def is_erased_event(self, event_id: str) -> bool:
-        payload = (await self.tx.conn.execute(
-            select(t.outbox.c.payload).where(t.outbox.c.event_id == event_id))).scalar()
-        return payload is not None and is_event_tombstone(bytes(payload))
+    async def erased_events(self, event_ids: Collection[str]) -> set[str]:
+        # Only a tombstone is this short: an event's own payload is never read here.
+        rows = await self.tx.conn.execute(select(t.outbox.c.event_id, t.outbox.c.payload).where(
+            t.outbox.c.event_id.in_(list(event_ids)), func.length(t.outbox.c.payload) <= TOMBSTONE_MAX_BYTES))
+        return {row.event_id for row in rows if is_event_tombstone(bytes(row.payload))}
 
     async def merges_of(self, person_id: str) -> list[PersonMerge]:
         merges = t.person_merges

@@ -18,6 +18,20 @@ async def test_an_event_is_processed_once_per_consumer(store: Store):
         assert await uow.inbox.mark_processed("scoring", "event-2") is True
 
 
+async def test_a_polls_events_are_marked_with_one_call(store: Store):
+    async with store.transaction() as uow:
+        assert await uow.inbox.mark_processed("scoring", "event-1") is True
+    async with store.transaction() as uow:
+        # A redelivery among new events, and one event twice in one poll: each new id once.
+        fresh = await uow.inbox.mark_processed_many("scoring", ["event-1", "event-2", "event-3", "event-2"])
+        assert fresh == {"event-2", "event-3"}
+        assert await uow.inbox.mark_processed_many("router", ["event-1"]) == {"event-1"}
+        assert await uow.inbox.mark_processed_many("router", []) == set()
+    async with store.transaction() as uow:
+        assert await uow.inbox.mark_processed("scoring", "event-3") is False
+        assert await uow.inbox.mark_processed_many("scoring", ["event-2", "event-4"]) == {"event-4"}
+
+
 async def test_a_forgotten_event_is_handled_again(store: Store):
     async with store.transaction() as uow:
         await uow.inbox.mark_processed("scoring", "event-1")

@@ -114,9 +114,9 @@ async def test_an_erased_persons_values_are_nowhere_and_everyone_elses_stay(stor
     assert erased_event.payload() == PersonErased(person_id="person-a", lead_ids=["a-1", "a-2"],
                                                   erased_at=store_harness.clock(), by="admin")
     async with store.read() as uow:
-        assert await uow.privacy.is_erased_event(a_events["a-1"].id) is True
-        assert await uow.privacy.is_erased_event(b_events["b-1"].id) is False
-        assert await uow.privacy.is_erased_event("no-such-event") is False
+        assert await uow.privacy.erased_events(
+            [a_events["a-1"].id, a_events["a-2"].id, b_events["b-1"].id, "no-such-event"]
+        ) == {a_events["a-1"].id, a_events["a-2"].id}
         # Nothing finds them again; the lead rows stay for reports, anonymised.
         assert await uow.people.ids_for_keys(keys_of(A) + keys_of(A_OTHER_LEAD)) == []
         assert await uow.people.ids_for_keys(keys_of(B)) == ["person-b"]
