@@ -19,10 +19,7 @@ import asyncio
 import logging
 import math
 import os
-import random
-import subprocess
 import sys
-import textwrap
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -41,6 +38,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.figures import figure  # noqa: E402
+from bench.workload import lead_body, policy_with_chat_sink, start_chat_sink  # noqa: E402
 from leadrelay.shared import logging as logs  # noqa: E402
 from leadrelay.shared.adapters.sql import schema  # noqa: E402
 from leadrelay.shared.adapters.sql.migrate import upgrade  # noqa: E402
@@ -202,57 +200,7 @@ async def postgres_floor(dsn: str, count: int) -> Dist:
         await conn.close()
 
 
-# -- a chat sink ---------------------------------------------------------------------------------
-
-SINK = textwrap.dedent("""
-    import sys
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Ok(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("content-length") or 0))
-            self.send_response(200)
-            self.send_header("content-type", "text/plain")
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
-""")
-
-
-def start_chat_sink() -> tuple[subprocess.Popen, str]:
-    """A Slack-like webhook in another process that answers 200 ``ok`` to everything."""
-    proc = subprocess.Popen([sys.executable, "-c", SINK], stdout=subprocess.PIPE, text=True)
-    port = proc.stdout.readline().strip()  # type: ignore[union-attr]
-    return proc, f"http://127.0.0.1:{port}/services/T000/B000/bench"
-
-
 # -- the pipeline --------------------------------------------------------------------------------
-
-REGIONS = [("CN", "Shanghai"), ("CN", "Beijing"), ("CN", "Guangdong"), ("CN", "Zhejiang"), ("JP", None),
-           ("US", None), ("DE", None), ("GB", None), ("BR", None)]
-INDUSTRIES = ["manufacturing", "software", "finance", "retail", "education", "energy", "automotive"]
-TITLES = ["CTO", "Engineer", "Head of IT", "Buyer", "Director of Operations", "Analyst", "总经理"]
-
-
-def lead_body(run: str, i: int) -> dict:
-    rnd = random.Random(i)
-    country, region = rnd.choice(REGIONS)
-    domain = rnd.choice(["gmail.com", "qq.com", "163.com"]) if i % 4 == 0 else f"co{i % 300}-{run}.example.com"
-    body = {"email": f"bench{i}.{run}@{domain}", "name": f"Bench {i}", "company": f"Company {i % 300}",
-            "title": rnd.choice(TITLES), "country": country, "industry": rnd.choice(INDUSTRIES),
-            "employees": rnd.choice([5, 40, 120, 800, 5000]), "utm_source": "bench",
-            "utm_campaign": "demo-request" if i % 5 == 0 else "newsletter"}
-    if region:
-        body["region"] = region
-    return body
-
 
 @dataclass
 class PipelineResult:
@@ -349,7 +297,7 @@ async def pipeline(settings: Settings, rate: float, seconds: float, sink_url: st
     runtime = build_runtime(settings)
     policy = bundled_policy_text()
     if sink_url:
-        policy = policy.replace("http://127.0.0.1:9/disabled", sink_url)
+        policy = policy_with_chat_sink(policy, sink_url)
     try:
         await apply_policy(runtime, policy, "bench")
         key = await create_source(runtime, "bench")

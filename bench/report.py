@@ -33,6 +33,8 @@ BENCHMARKS = [
      ["--leads", "300", "--concurrency", "16"], False),
     ("embedded pipeline, 64 clients", "embedded_pipeline.py", ["--leads", "2000", "--concurrency", "64"],
      ["--leads", "300", "--concurrency", "64"], False),
+    ("RSS of leadrelay run", "rss_run.py", ["--leads", "2000", "--concurrency", "16"],
+     ["--leads", "200", "--concurrency", "16", "--idle", "2"], False),
     ("routing decisions and simulation", "routing_decisions.py", [],
      ["--leads", "50000", "--base", "20000", "--decisions", "2000", "--repeat", "1"], False),
     ("CSV import", "import_file.py", ["--rows", "1000000", "--import-rows", "5000"],
