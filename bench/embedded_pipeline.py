@@ -43,6 +43,7 @@ from leadrelay.shared.shell.bootstrap import (  # noqa: E402
     prepare_embedded,
     run_services,
 )
+from leadrelay.shared.shell.cli.common import run_async  # noqa: E402
 
 BATCH = 100  # leads per transaction in the bare-rows floor
 
@@ -321,10 +322,10 @@ def main() -> None:
     leads = args.leads
     with tempfile.TemporaryDirectory() as tmp:
         commits = bare_sqlite_commits(Path(tmp) / "floor.db")
-        post_s, post_latencies = asyncio.run(bare_post(leads, args.concurrency))
+        post_s, post_latencies = run_async(bare_post(leads, args.concurrency))
         sink, sink_url = start_chat_sink()
         try:
-            result = asyncio.run(pipeline(leads, args.concurrency, Path(tmp) / "data", sink_url, args.timeout))
+            result = run_async(pipeline(leads, args.concurrency, Path(tmp) / "data", sink_url, args.timeout))
         finally:
             sink.terminate()
             sink.wait()

@@ -40,6 +40,8 @@ BENCHMARKS = [
     ("CSV import", "import_file.py", ["--rows", "1000000", "--import-rows", "5000"],
      ["--rows", "20000", "--import-rows", "300"], False),
     ("fuzzy matching quality", "dedup_quality.py", [], ["--pairs", "2000"], False),
+    ("growth, 1× → 10× reps, rules, known people", "growth.py", [],
+     ["--decisions", "1000", "--repeat", "1", "--known", "1000", "--leads", "200", "--warmup", "50"], False),
     ("distributed pipeline at a fixed rate", "kafka_pipeline.py", ["--rate", "100", "--seconds", "20"],
      ["--rate", "20", "--seconds", "5"], True),
     ("SLA scheduler, open clocks", "sla_scheduler.py", [], ["--open", "20000", "--due", "1000"], True),

@@ -30,9 +30,10 @@ from leadrelay.services.notifier.platforms import (
     interpret_transport_error,
 )
 from leadrelay.shared.clock import as_utc
+from leadrelay.shared.group_commit import GroupCommit
 from leadrelay.shared.metrics import Metrics
 from leadrelay.shared.policy import Policy
-from leadrelay.shared.ports import Store
+from leadrelay.shared.ports import Store, UnitOfWork
 from leadrelay.shared.tracing import NO_TRACER, TRACE_CONTEXT_KEY, annotate, context_from, fail, span
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,10 @@ class ChatSender:
         self.wakeup = asyncio.Event()
         self.http = httpx.AsyncClient(timeout=timeout_s)
         self.limit = asyncio.Semaphore(concurrency)
+        # Each message's outcome is written as soon as it is known (the shorter the time between
+        # the platform's 200 and our record of it, the fewer messages a crash can send twice),
+        # and the outcomes known together commit together.
+        self.results = GroupCommit(store)
         # A webhook that said "slow down" gets nothing until then, whichever row is next.
         self.not_before: dict[str, datetime] = {}
 
@@ -135,11 +140,14 @@ class ChatSender:
         attempts = row.attempts + 1
         if result.ok:
             annotate(outcome="sent")
-            async with self.store.transaction() as uow:
+
+            async def sent(uow: UnitOfWork) -> None:
                 await uow.deliveries.update(row.id, state="sent", attempts=attempts, sent_at=now, last_error=None)
                 # "message", not "kind": the history entry's kind is "notified" (the webhook stays out).
                 await uow.leads.add_history(row.lead_id, "notified", {"recipient": row.recipient, "platform": platform,
                                                                 "message": row.kind, "attempts": attempts})
+
+            await self.results.write(sent)
             self.metrics.notifications_sent.labels(platform, row.kind).inc()
             received_at = as_utc(row.received_at)
             if received_at is not None:
@@ -154,16 +162,21 @@ class ChatSender:
                                                    "platform": platform, "detail": result.detail,
                                                    "attempt": attempts})
         if result.permanent or attempts >= self.max_attempts:
-            async with self.store.transaction() as uow:
+            async def failed(uow: UnitOfWork) -> None:
                 await uow.deliveries.update(row.id, state="failed", attempts=attempts, last_error=result.detail)
                 await uow.leads.add_history(row.lead_id, "notification_failed", {
                     "recipient": row.recipient, "platform": platform, "error": result.detail, "attempts": attempts})
+
+            await self.results.write(failed)
             return
         wait = max(result.retry_after or 0.0, backoff_seconds(attempts))
         await self._reschedule(row, now + timedelta(seconds=wait), result.detail, attempts=attempts)
 
     async def _reschedule(self, row: Any, at: datetime, detail: str, *, attempts: int | None = None) -> None:
         annotate(rescheduled=True)
-        async with self.store.transaction() as uow:
+
+        async def rescheduled(uow: UnitOfWork) -> None:
             await uow.deliveries.update(row.id, state="pending", next_attempt_at=at, last_error=detail,
-                                      attempts=attempts if attempts is not None else row.attempts)
+                                        attempts=attempts if attempts is not None else row.attempts)
+
+        await self.results.write(rescheduled)

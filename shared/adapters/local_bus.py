@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 from leadrelay.shared.adapters.sql import schema as t
 from leadrelay.shared.adapters.sql.store import SqlStore, SqlUnitOfWork
 from leadrelay.shared.events import Envelope
-from leadrelay.shared.ports import BusUnavailable, Delivery, StoreUnavailable
+from leadrelay.shared.group_commit import GroupCommit
+from leadrelay.shared.ports import BusUnavailable, Delivery, StoreUnavailable, UnitOfWork
 from leadrelay.shared.tracing import traced
 
 # Another process (a CLI import) may append to the file; nothing wakes us for that, so poll.
@@ -111,8 +112,8 @@ class LocalBus:
         self.store = store
         self.subscriptions: set[LocalSubscription] = set()
         store.commit_listeners.append(self._wake)
-        self._queued: list[tuple[Envelope, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        # Concurrent publishes share one transaction (one fsync) per round.
+        self.appends = GroupCommit(store)
 
     def _wake(self, topics: set[str]) -> None:
         for subscription in self.subscriptions:
@@ -127,34 +128,15 @@ class LocalBus:
 
     async def publish(self, envelope: Envelope) -> None:
         envelope = traced(envelope)  # in the caller's context: its trace goes with the event
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # Retrieved even when the caller went away, so a failed round is not logged as unhandled.
-        done.add_done_callback(lambda future: future.cancelled() or future.exception())
-        self._queued.append((envelope, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_queued())
-        # Shielded: a caller that goes away (a client disconnecting) must not cancel the write
-        # that other callers' events share.
-        await asyncio.shield(done)
+        payload = envelope.to_bytes()
 
-    async def _write_queued(self) -> None:
-        """Appends whatever is queued, one transaction per round, until nothing is: the events that
-        arrive while a round commits make the next round."""
-        while self._queued:
-            batch, self._queued = self._queued, []
-            try:
-                async with self.store.transaction() as uow:
-                    for envelope, _ in batch:
-                        await uow.outbox.append_if_new(envelope.topic, envelope.key, envelope.to_bytes(),
-                                                       envelope.id)
-            except Exception as exc:  # every caller of this round answers 503; none may say "accepted"
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(BusUnavailable(str(exc)))
-                continue
-            for _, done in batch:
-                if not done.done():
-                    done.set_result(None)
+        async def append(uow: UnitOfWork) -> None:
+            await uow.outbox.append_if_new(envelope.topic, envelope.key, payload, envelope.id)
+
+        try:
+            await self.appends.write(append)
+        except Exception as exc:  # every caller of the round answers 503; none may say "accepted"
+            raise BusUnavailable(str(exc)) from exc
 
     def subscribe(self, group: str, topics: Sequence[str]) -> LocalSubscription:
         subscription = LocalSubscription(self, group, topics)

@@ -214,8 +214,9 @@ async def run_services(runtime: Runtime, services: tuple[str, ...], stop: asynci
         jobs.append(OutboxRelay(runtime.store, runtime.bus, runtime.metrics).run(stop))
     server = None
     if app is not None:
+        # httptools named, not left to "auto": a missing one is an error, not a slower server.
         config = uvicorn.Config(app, host=runtime.settings.host, port=port or runtime.settings.port, log_config=None,
-                                lifespan="off", access_log=False)
+                                http="httptools", lifespan="off", access_log=False)
         server = uvicorn.Server(config)
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
