@@ -69,9 +69,10 @@ INSERT_CHUNK = 5000  # rows per executemany while seeding
 
 # -- 1. decisions per second, reps and rules 1× → 10× --------------------------------------------
 
-def decisions_per_second(reps: int, rules: int, base: list[Any], repeat: int) -> float:
+def decisions_per_second(reps: int, rules: int, base: list[Any], repeat: int) -> tuple[float, float]:
     """``decide_route`` over ``base`` for the generated policy, the roster under load as
-    ``routing_decisions.py`` sets it; decisions per CPU second, best of ``repeat``."""
+    ``routing_decisions.py`` sets it: decisions per CPU second (best of ``repeat``), and the reps
+    a decision's explanation weighs on average (its candidates: what grows with the pool)."""
     policy = big_policy(reps=reps, rules=rules)
     facts = routed_facts(base, policy)
     rnd = random.Random(5)
@@ -84,7 +85,10 @@ def decisions_per_second(reps: int, rules: int, base: list[Any], repeat: int) ->
             decide_route(RoutingLead("bench", fact), policy, roster, now)
 
     run(facts[:200])  # warm the per-policy memo tables
-    return len(facts) / best(repeat, lambda: run(facts))
+    rate = len(facts) / best(repeat, lambda: run(facts))
+    weighed = sum(len(decide_route(RoutingLead("bench", fact), policy, roster, now).candidates)
+                  for fact, now in zip(facts, moments, strict=False))
+    return rate, weighed / len(facts)
 
 
 # -- 2. known people 1× → 10× ----------------------------------------------------------------------
@@ -314,10 +318,10 @@ def main() -> None:
               (args.reps * args.factor, args.rules * args.factor, f"{grown} reps and {grown} rules")]
     base_rate = 0.0
     for reps, rules, label in shapes:
-        rate = decisions_per_second(reps, rules, base, args.repeat)
+        rate, weighed = decisions_per_second(reps, rules, base, args.repeat)
         base_rate = base_rate or rate
         print(f"  {label if base_rate != rate else '1× (base)':<26} {reps:>5} reps × {rules:>3} rules  {1e6 / rate:8.1f} µs/decision  "
-              f"{rate:>9,.0f} decisions/s  {rate / base_rate:6.3f} of 1×")
+              f"{rate:>9,.0f} decisions/s  {rate / base_rate:6.3f} of 1×  {weighed:6.1f} reps weighed")
         figure(f"decisions/s with the explanation, {reps} reps × {rules} rules ({label})", rate, "decisions/s",
                floor_name="1× (base)", floor=base_rate)
 

@@ -81,7 +81,7 @@ console = Console(stderr=True)
 # One team per country; the leads are spread evenly over them (disjoint pools).
 COUNTRIES = ("CN", "JP", "US", "DE", "GB", "BR", "FR", "IT", "ES", "KR", "IN", "AU", "CA", "MX", "NL", "SE")
 REPS_PER_TEAM = 4
-ROUTED = ("assigned", "queued")
+ROUTED = ("assigned", "queued", "held", "pool")  # every state a routing decision leaves
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LAG_LINE = re.compile(r'^leadrelay_consumer_lag\{(?P<labels>[^}]*)\}', re.MULTILINE)
 
@@ -534,17 +534,25 @@ def verdict(outcomes: list[Outcome]) -> str:
     else:
         lines.append("The cores were never 85 % busy: where the rate stops growing, the limit is elsewhere "
                      "(the lock waits below, or replicas without partitions).")
+    others = [o for o in outcomes if o.machine_total_s and (o.machine_busy_s - sum(o.cpu.values()))
+              / (o.window_s * (os.cpu_count() or 1)) > 0.2]
+    if others:
+        lines.append("Other work used more than a fifth of the cores during "
+                     + ", ".join(f"N={o.replicas}" for o in others)
+                     + ": the machine was shared, so the absolute rates are low and the speed-ups noisy.")
     for o in outcomes:
         if o.replicas < 2:
             continue
-        # A sampled session waiting on a lock is a replica not working: the mean number of them
-        # over the N router replicas is the share of routing time spent queueing on locks.
+        # A sampled session waiting on a lock is a replica not working. While one replica holds
+        # the rows, at most N - 1 can wait for it: blocked / (N - 1) near 1 means they took turns.
         queueing = o.blocked / o.replicas
+        turns = o.blocked / (o.replicas - 1)
         top = o.lock_waits.most_common(1)[0][0] if o.lock_waits else ""
         if queueing >= 0.2:
             lines.append(f"N={o.replicas}: {o.blocked:.2f} sessions waited on a lock on average, {100 * queueing:.0f} % "
-                         f"of {o.replicas} replicas' time (mostly {top}): the replicas also took turns on each "
-                         "other's rows, so part of the flattening is a lock, not the CPU.")
+                         f"of {o.replicas} replicas' time and {100 * turns:.0f} % of the most that can wait "
+                         f"(N − 1) (mostly {top}): the replicas took turns on each other's rows, so part of the "
+                         "flattening is a lock, not the CPU.")
         else:
             lines.append(f"N={o.replicas}: {o.blocked:.2f} sessions waited on a lock on average "
                          f"({100 * queueing:.0f} % of {o.replicas} replicas' time): not a lock.")

@@ -44,6 +44,9 @@ BENCHMARKS = [
      ["--decisions", "1000", "--repeat", "1", "--known", "1000", "--leads", "200", "--warmup", "50"], False),
     ("distributed pipeline at a fixed rate", "kafka_pipeline.py", ["--rate", "100", "--seconds", "20"],
      ["--rate", "20", "--seconds", "5"], True),
+    ("distributed: sustained leads/s with 1, 2, 4 replicas", "kafka_replicas.py",
+     ["--leads", "2000", "--replicas", "1,2,4"], ["--leads", "200", "--replicas", "1,2", "--floor-messages", "100"],
+     True),
     ("SLA scheduler, open clocks", "sla_scheduler.py", [], ["--open", "20000", "--due", "1000"], True),
     ("router replicas over pools", "routing_replicas.py", [], ["--quick"], True),
 ]
