@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF_S = 300.0
 BATCH = 20
+# Messages posted at once. Also the most a crash can send twice: those whose platform answer was
+# in flight, or known but not yet recorded, when the process died (chat webhooks take no
+# idempotency key, so the lease's expiry sends them again).
+CONCURRENCY = 8
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -63,7 +67,7 @@ def destination(policy: Policy | None, recipient: str) -> ChatDestination | None
 
 class ChatSender:
     def __init__(self, store: Store, metrics: Metrics, clock: Callable[[], datetime], *,
-                 timeout_s: float = 10.0, max_attempts: int = 8, concurrency: int = 8,
+                 timeout_s: float = 10.0, max_attempts: int = 8, concurrency: int = CONCURRENCY,
                  tracer: Tracer = NO_TRACER) -> None:
         self.store = store
         self.tracer = tracer

@@ -159,6 +159,16 @@ class RouterHandler:
         self.metrics = metrics
         self.clock = clock
 
+    async def holds(self, leads: list[LeadQualified], uow: RouterWork) -> list[set[str]]:
+        """The fairness rows each lead's decision locks (its pool's), so the consumer can split a
+        batch where pools do not meet: a protection's rep, read under lock only when deciding,
+        is left out here (a rare extra wait, never a wrong decision)."""
+        held = []
+        for lead in leads:
+            scope = routing_scope(routed_lead(lead), await uow.policies.get(lead.policy_version))
+            held.append({*(f"rep:{rep}" for rep in scope.reps), *(f"cursor:{key}" for key in scope.cursors)})
+        return held
+
     async def prepare(self, leads: list[LeadQualified], uow: RouterWork) -> None:
         """Before a batch of leads is decided in one transaction: takes every lock the batch's
         decisions will ask for, at once, in the one global order (people by id, then fairness

@@ -4,7 +4,9 @@ For each poll: one transaction records the events' ids as processed for this con
 handler over each in order (their effects and outgoing events go into the same transaction), and
 commits; only then is the bus offset committed. A redelivery finds the id and changes nothing.
 One commit (one fsync) per poll rather than per event is where the throughput comes from: a
-commit costs as much as the rest of a small event's handling (bench/report.py).
+commit costs as much as the rest of a small event's handling (bench/report.py). A handler whose
+events lock rows names them, and the poll is split into groups that share no row and no key, one
+transaction each, so replicas over different pools still do not wait for each other.
 
 When anything in that transaction fails, it is rolled back whole and the poll's events are
 handled again one at a time, each in its own transaction, exactly as before batching: so a
@@ -34,6 +36,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from pydantic import ValidationError
 
 from leadrelay.shared import topics
+from leadrelay.shared.batches import connected_groups
 from leadrelay.shared.erasure import is_event_tombstone
 from leadrelay.shared.events import Contract, Envelope
 from leadrelay.shared.metrics import Metrics
@@ -131,8 +134,29 @@ class ConsumerRunner:
         self.lag_partitions = set(lag)
 
     async def process_batch(self, batch: Sequence[Delivery]) -> None:
-        """Handles a poll's deliveries in one transaction; one at a time when that fails."""
+        """Handles a poll's deliveries in as few transactions as keep replicas apart: one, or one
+        per group of events that share nothing (see ``_independent_groups``); one event at a time
+        for a group whose transaction fails."""
         typed = [item for item in [await self._typed(delivery) for delivery in batch] if item is not None]
+        for group in await self._independent_groups(typed):
+            await self._process_together(group)
+
+    async def _independent_groups(self, typed: list[_Typed]) -> list[list[_Typed]]:
+        """A handler whose events lock rows (the router: a pool's fairness rows) names what each
+        event holds (``holds``); the batch is split where nothing is shared, so a replica working
+        on one pool never waits for a batch that merely also touched another."""
+        holds = getattr(self.spec.handle, "holds", None)
+        if holds is None or len(typed) <= 1:
+            return [typed] if typed else []
+        try:
+            async with self.store.read() as uow:
+                held = await holds([item.event for item in typed], uow)
+        except StoreUnavailable:
+            return [typed]  # the careful path waits the store out
+        keys = [{*things, f"key:{item.envelope.key}"} for item, things in zip(typed, held, strict=True)]
+        return [[typed[index] for index in group] for group in connected_groups(keys)]
+
+    async def _process_together(self, typed: list[_Typed]) -> None:
         if len(typed) <= 1:
             for item in typed:
                 await self._process_typed(item)

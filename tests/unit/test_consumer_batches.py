@@ -29,6 +29,7 @@ class Committed:
         self.poison, self.flaky = poison, set(flaky)
         self.handled: list[tuple[str, int]] = []
         self.calls = 0
+        self.units: list[object] = []
 
     async def __call__(self, event: LeadReceived, envelope: Envelope, uow: object) -> None:
         self.calls += 1
@@ -37,6 +38,7 @@ class Committed:
         if event.lead_id in self.flaky:
             self.flaky.discard(event.lead_id)
             raise ValueError(f"not yet: {event.lead_id}")
+        self.units.append(uow)  # kept alive, so no two transactions share an id()
         transaction = id(uow)
         uow.after_commit(lambda: self.handled.append((event.lead_id, transaction)))  # type: ignore[attr-defined]
 
@@ -118,3 +120,22 @@ async def test_malformed_and_foreign_events_are_dead_lettered_and_the_poll_goes_
     async with store.read() as uow:
         [dead] = await uow.inbox.dead_letters()
         assert dead.event_id is None and "malformed" in dead.error
+
+
+class Pooled(Committed):
+    """Names the pool each lead locks (by its lead id's last letter), as the router does."""
+
+    async def holds(self, leads: list[LeadReceived], uow: object) -> list[set[str]]:
+        return [{f"rep:{lead.lead_id[-1]}"} for lead in leads]
+
+
+async def test_a_poll_splits_where_pools_and_keys_do_not_meet():
+    store, handler = MemoryStore(lambda: AT), Pooled()
+    first, second, third, fourth = an_event("a-x"), an_event("b-y"), an_event("c-x"), an_event("d-z")
+    same_key_as_second = an_event("e-w").model_copy(update={"key": second.key})
+    await runner_for(handler, store).process_batch(deliveries(first, second, third, fourth, same_key_as_second))
+    transaction = dict(handler.handled)
+    assert [lead for lead, _ in handler.handled] == ["a-x", "c-x", "b-y", "e-w", "d-z"]  # group by group, in order
+    assert transaction["a-x"] == transaction["c-x"]  # one pool: one transaction
+    assert transaction["b-y"] == transaction["e-w"]  # one key: together, in order
+    assert len({transaction["a-x"], transaction["b-y"], transaction["d-z"]}) == 3
