@@ -14,7 +14,6 @@ durably to the embedded log, exactly as `leadrelay import csv` does) runs on the
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import resource
 import sqlite3
@@ -36,6 +35,7 @@ from leadrelay.services.intake.validation import parse_lead, to_contact  # noqa:
 from leadrelay.shared.problems import Problem  # noqa: E402
 from leadrelay.shared.settings import Settings  # noqa: E402
 from leadrelay.shared.shell.bootstrap import build_runtime, create_source, prepare_embedded  # noqa: E402
+from leadrelay.shared.shell.cli.common import run_async  # noqa: E402  (the product's loop: uvloop)
 
 SURNAMES = "王李张刘陈杨赵黄周吴"
 COMPANIES = ("示例制造有限公司", "远东贸易股份有限公司", "北方电气", "华南物流有限公司", "Big Factory Co., Ltd.")
@@ -121,7 +121,7 @@ def main() -> None:
         rss_at_end = peak_rss_mb()
 
         floor_commits = bare_sqlite_commits(folder / "floor.db")
-        imported_s, accepted = asyncio.run(full_import(path, args.import_rows, folder / "data"))
+        imported_s, accepted = run_async(full_import(path, args.import_rows, folder / "data"))
 
     table = Table(title=f"leadrelay import csv: {args.rows:,} rows, {size_mb:,.0f} MB")
     for column in ("measure", "figure", "floor (same run)", "ratio"):

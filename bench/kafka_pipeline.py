@@ -52,6 +52,7 @@ from leadrelay.shared.shell.bootstrap import (  # noqa: E402
     ensure_topics,
     run_services,
 )
+from leadrelay.shared.shell.cli.common import run_async  # noqa: E402  (the product's loop: uvloop)
 from leadrelay.shared.topics import all_topics  # noqa: E402
 
 console = Console(stderr=True)
@@ -492,7 +493,7 @@ def main() -> None:
     # Warnings and errors only; the relay, consumers and sender log at info per event otherwise.
     logs.configure("WARNING", json_lines=False)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    asyncio.run(main_async(args))
+    run_async(main_async(args))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from leadrelay.shared.adapters.sql.migrate import upgrade  # noqa: E402
 from leadrelay.shared.adapters.sql.store import SqlStore  # noqa: E402
 from leadrelay.shared.metrics import Metrics  # noqa: E402
 from leadrelay.shared.shell.bootstrap import bundled_policy_text  # noqa: E402
+from leadrelay.shared.shell.cli.common import run_async  # noqa: E402  (the product's loop: uvloop)
 
 console = Console(stderr=True)
 
@@ -146,4 +147,4 @@ if __name__ == "__main__":
     parser.add_argument("--open", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=10_000)
     args = parser.parse_args()
-    asyncio.run(main(args.open, args.due))
+    run_async(main(args.open, args.due))
