@@ -84,27 +84,28 @@ def main() -> None:
         if args.only and not any(part in script for part in args.only):
             continue
         if not (HERE / script).exists():
-            rows.append(f"| {name} | not run: `{script}` is missing | | | | |")
+            rows.append(f"| {name} | not run: `{script}` is missing | | | | | |")
             continue
         if infra and not has_infra:
-            rows.append(f"| {name} | not run: needs Kafka and PostgreSQL (`eval \"$(bash deploy/up.sh)\"`) | | | | |")
+            rows.append(f"| {name} | not run: needs Kafka and PostgreSQL (`eval \"$(bash deploy/up.sh)\"`) | | | | | |")
             continue
         print(f"running {script} {' '.join(quick if args.quick else full)} …", file=sys.stderr, flush=True)
         code, output, seconds = run(script, quick if args.quick else full)
         outputs.append(f"### {name} (`{script}`, {seconds:.0f} s, exit {code})\n\n```\n{output.strip()}\n```\n")
         figures = [json.loads(line[7:]) for line in output.splitlines() if line.startswith("FIGURE ")]
         if code != 0 or not figures:
-            rows.append(f"| {name} | failed (exit {code}); see its output below | | | | |")
+            why = f"failed (exit {code})" if code != 0 else "printed no FIGURE line"
+            rows.append(f"| {name} | {why}; see its output below | | | | | |")
             continue
         for entry in figures:
             rows.append(f"| {name} | {entry['name']} | {number(entry['value'])} {entry['unit']} | "
-                        f"{entry.get('floor_name') or ''} | {number(entry.get('floor'))} | {ratio(entry)} |"
-                        + (f" {entry['note']}" if entry.get("note") else ""))
+                        f"{entry.get('floor_name') or ''} | {number(entry.get('floor'))} | {ratio(entry)} | "
+                        f"{entry.get('note') or ''} |")
     header = (f"# Benchmark report\n\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
               f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
               f"{'; QUICK run (smoke sizes, not a measurement)' if args.quick else ''}.\n\n"
-              "| benchmark | figure | value | floor (same run) | floor value | ratio |\n"
-              "| --- | --- | ---: | --- | ---: | ---: |\n")
+              "| benchmark | figure | value | floor (same run) | floor value | ratio | note |\n"
+              "| --- | --- | ---: | --- | ---: | ---: | --- |\n")
     args.out.write_text(header + "\n".join(rows) + "\n\n## Outputs\n\n" + "\n".join(outputs), encoding="utf-8")
     print(header + "\n".join(rows))
     print(f"\nwritten to {args.out}", file=sys.stderr)

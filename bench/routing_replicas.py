@@ -71,6 +71,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.figures import figure  # noqa: E402
 from leadrelay.services.router.handler import RouterHandler  # noqa: E402
 from leadrelay.shared.adapters.sql.migrate import upgrade  # noqa: E402
 from leadrelay.shared.adapters.sql.roster import SqlRoster  # noqa: E402
@@ -310,6 +311,9 @@ def main() -> None:
                               f"{outcome['wait_p99'] * 1000:.2f}", f"{outcome['wait_share']:.0%}",
                               f"{outcome['blocked']:.0%}", f"{outcome['held'] * 1000:.1f}",
                               f"{1 / outcome['held']:,.0f}")
+                figure(f"decisions/s, {case}, {n} replica(s)", outcome["rate"], "decisions/s",
+                       floor_name="1 replica", floor=single,
+                       note=f"blocked on a lock {outcome['blocked']:.0%} of the time")
         Console(width=200).print(table)
         print(f"cores: {os.cpu_count()}; load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
