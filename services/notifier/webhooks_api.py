@@ -52,7 +52,7 @@ def admin_only(principal: Principal) -> None:
                         errors=[{"field": "Authorization", "reason": f"role {principal.role} not allowed"}])
 
 
-def secret_box(settings: SettingsDep) -> SecretBox:
+async def secret_box(settings: SettingsDep) -> SecretBox:
     return SecretBox(link_secret(settings))
 
 

@@ -18,29 +18,37 @@ from leadrelay.shared.runtime import Runtime
 from leadrelay.shared.security import SOURCE_KEY_PREFIX, TOKEN_PREFIX, Principal, hash_secret
 from leadrelay.shared.settings import Settings
 
+# The dependencies below are ``async def`` though they do not await: FastAPI runs a plain ``def``
+# dependency in a worker thread, a thread hop per dependency per request (a quarter of intake's
+# CPU before, bench/README.md), for what is an attribute read.
 
-def get_runtime(request: Request) -> Runtime:
+
+def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def get_store(request: Request) -> Store:
-    return get_runtime(request).store
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
 
 
-def get_clock(request: Request) -> Clock:
-    return get_runtime(request).clock
+async def get_store(request: Request) -> Store:
+    return runtime_of(request).store
 
 
-def get_metrics(request: Request) -> Metrics:
-    return get_runtime(request).metrics
+async def get_clock(request: Request) -> Clock:
+    return runtime_of(request).clock
 
 
-def get_settings(request: Request) -> Settings:
-    return get_runtime(request).settings
+async def get_metrics(request: Request) -> Metrics:
+    return runtime_of(request).metrics
 
 
-def get_bus(request: Request) -> Bus:
-    return get_runtime(request).bus
+async def get_settings(request: Request) -> Settings:
+    return runtime_of(request).settings
+
+
+async def get_bus(request: Request) -> Bus:
+    return runtime_of(request).bus
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]  # for use cases that take every port (intake)
