@@ -151,8 +151,9 @@ class ConsumerRunner:
         try:
             async with self.store.read() as uow:
                 held = await holds([item.event for item in typed], uow)
-        except StoreUnavailable:
-            return [typed]  # the careful path waits the store out
+        except Exception:  # the store away, a poison event (an unknown policy): the careful path sorts it out
+            log.info("batch not split; handling it whole", extra={"consumer": self.spec.name, "events": len(typed)})
+            return [typed]
         keys = [{*things, f"key:{item.envelope.key}"} for item, things in zip(typed, held, strict=True)]
         return [[typed[index] for index in group] for group in connected_groups(keys)]
 
@@ -171,6 +172,11 @@ class ConsumerRunner:
                 await self._process_typed(item)
             return
         elapsed = time.perf_counter() - started
+        for item, fresh in zip(typed, outcomes, strict=True):
+            if not fresh:
+                log.info("redelivered event skipped", extra={
+                    "consumer": self.spec.name, "event_id": item.envelope.id, "topic": item.delivery.topic,
+                    "offset": item.delivery.offset})
         handled = sum(outcomes)
         if handled:
             self.metrics.events_processed.labels(self.spec.name).inc(handled)

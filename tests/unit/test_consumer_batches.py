@@ -139,3 +139,32 @@ async def test_a_poll_splits_where_pools_and_keys_do_not_meet():
     assert transaction["a-x"] == transaction["c-x"]  # one pool: one transaction
     assert transaction["b-y"] == transaction["e-w"]  # one key: together, in order
     assert len({transaction["a-x"], transaction["b-y"], transaction["d-z"]}) == 3
+
+
+class PoisonedHolds(Pooled):
+    """Fails to name what a lead holds when the lead is poison (the router: an unknown policy)."""
+
+    async def holds(self, leads: list[LeadReceived], uow: object) -> list[set[str]]:
+        if any(lead.lead_id in self.poison for lead in leads):
+            raise LookupError("no policy version 999")
+        return await super().holds(leads, uow)
+
+
+async def test_a_poison_event_that_cannot_be_split_still_goes_to_the_dead_letters_alone():
+    store, handler = MemoryStore(lambda: AT), PoisonedHolds(poison={"b-y"})
+    events = [an_event("a-x"), an_event("b-y"), an_event("c-z")]
+    await runner_for(handler, store).process_batch(deliveries(*events))
+    assert [lead for lead, _ in handler.handled] == ["a-x", "c-z"]
+    async with store.read() as uow:
+        [dead] = await uow.inbox.dead_letters()
+        assert dead.event_id == events[1].id
+
+
+async def test_a_redelivered_poll_says_what_it_skipped(caplog):
+    store, handler = MemoryStore(lambda: AT), Committed()
+    events = [an_event("l-1"), an_event("l-2")]
+    await runner_for(handler, store).process_batch(deliveries(*events))
+    with caplog.at_level("INFO", logger="leadrelay.shared.shell.consumer"):
+        await runner_for(handler, store).process_batch(deliveries(*events))
+    assert [r.event_id for r in caplog.records if r.getMessage() == "redelivered event skipped"] == [
+        e.id for e in events]
