@@ -15,13 +15,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from leadrelay.services.router import hubspot_webhooks as hubspot
-from leadrelay.services.router.work import ActivityIn, record_activity
+from leadrelay.services.router.crm_inbound import linked_lead, record_crm_activities
 from leadrelay.shared.clock import Clock
 from leadrelay.shared.metrics import Metrics
 from leadrelay.shared.policy import Policy
 from leadrelay.shared.ports import Store
-from leadrelay.shared.problems import Conflict, InvalidField, NotFound, Unauthorized
-from leadrelay.shared.security import Principal
+from leadrelay.shared.problems import InvalidField, NotFound, Unauthorized
 from leadrelay.shared.settings import Settings
 from leadrelay.shared.web.deps import ClockDep, MetricsDep, SettingsDep, StoreDep
 from leadrelay.shared.web.openapi import problems
@@ -29,7 +28,6 @@ from leadrelay.shared.web.openapi import problems
 log = logging.getLogger(__name__)
 
 HUBSPOT_WEBHOOK = "/v1/crm/hubspot/webhook"
-ACTOR = Principal(role="integration", name="hubspot")
 
 
 def signed_url(request: Request, settings: Settings) -> str:
@@ -73,24 +71,14 @@ async def receive(request: Request, store: Store, clock: Clock, metrics: Metrics
 async def act_on(change: hubspot.PropertyChange, store: Store, clock: Clock, metrics: Metrics) -> str:
     """``recorded``, or why not: ``unknown`` (a contact we never wrote), ``nothing_new``, or
     ``refused`` (the lead's state does not allow it, e.g. already closed). One change's refusal never fails the others."""
-    async with store.read() as uow:
-        link = await uow.crm_links.get("hubspot", change.contact_id)
-        lead = await uow.leads.get(link.lead_id) if link is not None else None
-        current = await uow.policies.current()
-    if lead is None or current is None:
+    linked = await linked_lead(store, "hubspot", change.contact_id)
+    if linked is None:
         return "unknown"
-    activity = hubspot.activity_for(change, lead.owner, reps_by_owner_id(current[1]))
+    lead, policy = linked
+    activity = hubspot.activity_for(change, lead.owner, reps_by_owner_id(policy))
     if activity is None:
         return "nothing_new"
-    try:
-        await record_activity(store, clock, metrics, ACTOR, lead.lead_id,
-                              ActivityIn(action=activity.action, reason=activity.reason, to_rep=activity.to_rep),
-                              via="crm")
-    except (Conflict, NotFound, InvalidField) as refused:
-        log.info("hubspot change not recorded", extra={"lead_id": lead.lead_id, "property": change.name,
-                                                        "detail": refused.detail})
-        return "refused"
-    return "recorded"
+    return await record_crm_activities(store, clock, metrics, "hubspot", lead.lead_id, [activity])
 
 
 def reps_by_owner_id(policy: Policy) -> dict[str, str]:

@@ -27,7 +27,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+
+from leadrelay.services.router.crm_changes import CrmActivity
 
 TOLERANCE = timedelta(minutes=5)
 # HubSpot decodes these in the URI before signing (§2.7, step 2).
@@ -57,15 +58,6 @@ class PropertyChange:
     name: str
     value: str
     source: str  # HubSpot's changeSource (CRM_UI, INTEGRATION, …)
-
-
-@dataclass(frozen=True)
-class CrmActivity:
-    """What to record for the lead, as a rep's action would be."""
-
-    action: Literal["contacted", "converted", "lost", "reassign"]
-    reason: str
-    to_rep: str | None = None
 
 
 def signed_uri(uri: str) -> str:

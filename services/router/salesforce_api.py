@@ -17,19 +17,17 @@ from datetime import timedelta
 from fastapi import APIRouter, Request, Response
 
 from leadrelay.services.router import salesforce_outbound as outbound
-from leadrelay.services.router.work import ActivityIn, record_activity
+from leadrelay.services.router.crm_inbound import linked_lead, record_crm_activities
 from leadrelay.shared.clock import Clock
 from leadrelay.shared.metrics import Metrics
 from leadrelay.shared.ports import Store
-from leadrelay.shared.problems import Conflict, InvalidField, NotFound, Unauthorized
-from leadrelay.shared.security import Principal
+from leadrelay.shared.problems import InvalidField, NotFound, Unauthorized
 from leadrelay.shared.settings import Settings
 from leadrelay.shared.web.deps import ClockDep, MetricsDep, SettingsDep, StoreDep
 from leadrelay.shared.web.openapi import problems
 
 log = logging.getLogger(__name__)
 
-ACTOR = Principal(role="integration", name="salesforce")
 # Salesforce stops retrying a message after 24 hours: a notification id is remembered past that.
 REMEMBER = timedelta(hours=25)
 
@@ -73,26 +71,15 @@ async def act_on(notification: outbound.LeadNotification, store: Store, clock: C
 
 
 async def act(notification: outbound.LeadNotification, store: Store, clock: Clock, metrics: Metrics) -> str:
-    async with store.read() as uow:
-        link = await uow.crm_links.get("salesforce", notification.lead_id)
-        lead = await uow.leads.get(link.lead_id) if link is not None else None
-        current = await uow.policies.current()
-    if lead is None or current is None:
+    linked = await linked_lead(store, "salesforce", notification.lead_id)
+    if linked is None:
         return "unknown"
-    reps = {user: rep for rep, user in current[1].crm_owners("salesforce").items()}
+    lead, policy = linked
+    reps = {user: rep for rep, user in policy.crm_owners("salesforce").items()}
     activities = outbound.activities_for(notification, lead.owner, lead.state, reps)
     if not activities:
         return "nothing_new"
-    outcome = "recorded"
-    for activity in activities:
-        try:
-            await record_activity(store, clock, metrics, ACTOR, lead.lead_id,
-                                  ActivityIn(action=activity.action, reason=activity.reason, to_rep=activity.to_rep),
-                                  via="crm")
-        except (Conflict, NotFound, InvalidField) as refused:
-            log.info("salesforce change not recorded", extra={"lead_id": lead.lead_id, "detail": refused.detail})
-            outcome = "refused"
-    return outcome
+    return await record_crm_activities(store, clock, metrics, "salesforce", lead.lead_id, activities)
 
 
 def salesforce_router() -> APIRouter:

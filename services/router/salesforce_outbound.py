@@ -25,6 +25,8 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException
 
+from leadrelay.services.router.crm_changes import CrmActivity
+
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 MAX_NOTIFICATIONS = 100
@@ -47,13 +49,6 @@ class LeadNotification:
 class OutboundMessage:
     organization_id: str
     notifications: tuple[LeadNotification, ...]
-
-
-@dataclass(frozen=True)
-class CrmActivity:
-    action: Literal["contacted", "converted", "lost", "reassign"]
-    reason: str
-    to_rep: str | None = None
 
 
 def parse(body: bytes) -> OutboundMessage:
